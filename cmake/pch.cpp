@@ -1,0 +1,1 @@
+// Anchor for the precompiled <torch/torch.h> that kiln's own targets share.

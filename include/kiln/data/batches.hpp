@@ -1,0 +1,109 @@
+// kiln/data/batches.hpp — mini-batches over tensors already in memory.
+//
+// tensor_batches is a range of torch::data::Example<> over (inputs, targets) held as two
+// tensors with the same first dimension. Each pass (each begin()) draws a new order when
+// shuffling, from its own seeded generator, so runs repeat exactly. Without shuffling a batch
+// is a view (no copy).
+//
+//   kiln::data::tensor_batches train{x, y, {.batch_size = 64, .shuffle = true, .seed = 1}};
+//   for (const auto& batch : train) { batch.data; batch.target; }
+#pragma once
+
+#include <kiln/detail/check.hpp>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/data/example.h>
+#include <torch/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <stdexcept>
+
+namespace kiln::data {
+
+struct batch_options {
+  std::int64_t batch_size = 64;
+  bool shuffle = false;
+  std::uint64_t seed = 0;
+  bool drop_last = false;  ///< leave out the last batch when it is smaller than batch_size
+};
+
+class tensor_batches {
+ public:
+  tensor_batches(torch::Tensor inputs, torch::Tensor targets, batch_options options = {})
+      : inputs_(std::move(inputs)),
+        targets_(std::move(targets)),
+        options_(options),
+        generator_(at::detail::createCPUGenerator(options.seed)) {
+    detail::check_option(options_.batch_size >= 1, "kiln::data::tensor_batches", "batch_size",
+                         "at least 1", options_.batch_size);
+    if (!inputs_.defined() || !targets_.defined() || inputs_.dim() == 0 || targets_.dim() == 0 ||
+        inputs_.size(0) != targets_.size(0)) {
+      throw std::invalid_argument(detail::concat(
+          "kiln::data::tensor_batches: inputs and targets must have the same first dimension "
+          "(one row per sample), got ",
+          inputs_.defined() ? inputs_.sizes() : c10::IntArrayRef{}, " and ",
+          targets_.defined() ? targets_.sizes() : c10::IntArrayRef{}));
+    }
+  }
+
+  class iterator {
+   public:
+    using value_type = torch::data::Example<>;
+    using difference_type = std::ptrdiff_t;
+
+    iterator() = default;
+    iterator(const tensor_batches* owner, std::int64_t index) : owner_(owner), index_(index) {}
+
+    value_type operator*() const { return owner_->batch(index_); }
+    iterator& operator++() {
+      ++index_;
+      return *this;
+    }
+    iterator operator++(int) {
+      auto old = *this;
+      ++index_;
+      return old;
+    }
+    bool operator==(const iterator& other) const { return index_ == other.index_; }
+
+   private:
+    const tensor_batches* owner_ = nullptr;
+    std::int64_t index_ = 0;
+  };
+
+  /// Starts a pass; draws a new order when shuffling.
+  iterator begin() {
+    if (options_.shuffle) {
+      order_ = torch::randperm(samples(), generator_, torch::TensorOptions().dtype(torch::kLong));
+      if (inputs_.device() != order_.device()) order_ = order_.to(inputs_.device());
+    }
+    return {this, 0};
+  }
+  iterator end() const { return {this, size()}; }
+
+  /// Batches per pass.
+  [[nodiscard]] std::int64_t size() const noexcept {
+    const auto n = samples(), b = options_.batch_size;
+    return options_.drop_last ? n / b : (n + b - 1) / b;
+  }
+  [[nodiscard]] std::int64_t samples() const noexcept { return inputs_.size(0); }
+
+ private:
+  [[nodiscard]] torch::data::Example<> batch(std::int64_t index) const {
+    const std::int64_t start = index * options_.batch_size;
+    const std::int64_t length = std::min(options_.batch_size, samples() - start);
+    if (!options_.shuffle) return {inputs_.narrow(0, start, length), targets_.narrow(0, start, length)};
+    const auto rows = order_.narrow(0, start, length);
+    return {inputs_.index_select(0, rows), targets_.index_select(0, rows)};
+  }
+
+  torch::Tensor inputs_;
+  torch::Tensor targets_;
+  batch_options options_;
+  at::Generator generator_;
+  torch::Tensor order_;
+};
+
+}  // namespace kiln::data

@@ -1,0 +1,63 @@
+// kiln/io/submission.hpp — a submission file: one CSV row per sample.
+//
+// With class indices [N] the file is `id,prediction`; with class probabilities [N, C] it is
+// `id,class_0,...,class_{C-1}`. Written atomically.
+//
+//   kiln::write_submission("submission.csv", ids, logits.argmax(1));
+//   kiln::write_submission("probabilities.csv", ids, logits.softmax(1));
+#pragma once
+
+#include <kiln/detail/check.hpp>
+#include <kiln/io/atomic_file.hpp>
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <limits>
+#include <stdexcept>
+
+namespace kiln {
+
+inline void write_submission(const std::filesystem::path& path, const torch::Tensor& ids,
+                             const torch::Tensor& predictions) {
+  if (ids.dim() != 1 || predictions.dim() < 1 || predictions.dim() > 2 ||
+      ids.size(0) != predictions.size(0)) {
+    throw std::invalid_argument(detail::concat(
+        "kiln::write_submission: ids must be [N] and predictions [N] (classes) or [N, C] "
+        "(probabilities), got ", ids.sizes(), " and ", predictions.sizes()));
+  }
+  const auto id = ids.to(torch::kCPU, torch::kLong).contiguous();
+  const bool classes = predictions.dim() == 1;
+  const auto values = classes ? predictions.to(torch::kCPU, torch::kLong).contiguous()
+                              : predictions.to(torch::kCPU, torch::kDouble).contiguous();
+  atomic_write(path, [&](const std::filesystem::path& tmp) {
+    std::ofstream out(tmp);
+    if (!out) throw std::runtime_error("cannot create " + tmp.string());
+    out << std::setprecision(std::numeric_limits<double>::max_digits10);
+    const auto n = id.size(0);
+    const auto* ids_data = id.data_ptr<std::int64_t>();
+    if (classes) {
+      out << "id,prediction\n";
+      const auto* v = values.data_ptr<std::int64_t>();
+      for (std::int64_t i = 0; i < n; ++i) out << ids_data[i] << ',' << v[i] << '\n';
+    } else {
+      const auto c = values.size(1);
+      out << "id";
+      for (std::int64_t k = 0; k < c; ++k) out << ",class_" << k;
+      out << '\n';
+      const auto* v = values.data_ptr<double>();
+      for (std::int64_t i = 0; i < n; ++i) {
+        out << ids_data[i];
+        for (std::int64_t k = 0; k < c; ++k) out << ',' << v[i * c + k];
+        out << '\n';
+      }
+    }
+    out.flush();
+    if (!out) throw std::runtime_error("writing " + tmp.string() + " failed (disk full?)");
+  });
+}
+
+}  // namespace kiln

@@ -1,0 +1,30 @@
+// kiln/kiln.hpp — everything kiln offers, in one include.
+//
+//   #include <kiln/kiln.hpp>
+//   kiln::trainer t{kiln::backbone<Net>{}, kiln::sgd{.lr = 0.1}, kiln::metrics<kiln::accuracy>{}};
+#pragma once
+
+#include <kiln/callbacks/callbacks.hpp>
+#include <kiln/core/batch.hpp>
+#include <kiln/core/context.hpp>
+#include <kiln/core/metric_values.hpp>
+#include <kiln/core/recipe.hpp>
+#include <kiln/core/role.hpp>
+#include <kiln/core/trainer.hpp>
+#include <kiln/data/batches.hpp>
+#include <kiln/data/idx.hpp>
+#include <kiln/data/mnist.hpp>
+#include <kiln/io/atomic_file.hpp>
+#include <kiln/io/submission.hpp>
+#include <kiln/loop/accumulate.hpp>
+#include <kiln/loss/losses.hpp>
+#include <kiln/metrics/accuracy.hpp>
+#include <kiln/metrics/metrics.hpp>
+#include <kiln/model/backbone.hpp>
+#include <kiln/model/freeze.hpp>
+#include <kiln/model/head.hpp>
+#include <kiln/model/scripted.hpp>
+#include <kiln/model/weights.hpp>
+#include <kiln/optim/optimizers.hpp>
+#include <kiln/schedule/schedulers.hpp>
+#include <kiln/version.hpp>

@@ -1,0 +1,119 @@
+// kiln/model/weights.hpp — saving and loading a module's weights, strictly.
+//
+// save_weights writes parameters and buffers in LibTorch's archive format (what torch::save
+// writes for a module), atomically. load_weights reads such a file into a module and insists
+// that it fits: every parameter and buffer present, no extra ones, every shape equal — a file
+// from another model is an error naming the first mismatch, not a silent partial load.
+//
+//   kiln::save_weights(net, "pretrained.pt");
+//   kiln::load_weights(net, "pretrained.pt");
+#pragma once
+
+#include <kiln/detail/check.hpp>
+#include <kiln/io/atomic_file.hpp>
+
+#include <torch/nn/module.h>
+#include <torch/serialize.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace kiln {
+namespace detail {
+
+inline std::string first_line(const char* what) {
+  std::string s{what};
+  return s.substr(0, s.find('\n'));
+}
+
+inline void load_tensor(torch::serialize::InputArchive& archive, const std::string& key,
+                        torch::Tensor& into, bool is_buffer, const std::string& where,
+                        const std::string& name) {
+  torch::Tensor loaded;
+  if (!archive.try_read(key, loaded, is_buffer)) {
+    throw std::runtime_error(concat(where, ": the file has no ", is_buffer ? "buffer" : "parameter",
+                                    " '", name, "'; it was saved from a different model"));
+  }
+  if (loaded.sizes() != into.sizes()) {
+    throw std::runtime_error(concat(where, ": '", name, "' has shape ", loaded.sizes(),
+                                    " in the file but ", into.sizes(),
+                                    " in the module; the file was saved from a different model"));
+  }
+  torch::NoGradGuard no_grad;
+  into.copy_(loaded);
+}
+
+inline void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                        const std::string& where, const std::string& prefix) {
+  std::size_t expected = 0;
+  for (auto& item : module.named_parameters(/*recurse=*/false)) {
+    load_tensor(archive, item.key(), item.value(), false, where, prefix + item.key());
+    ++expected;
+  }
+  for (auto& item : module.named_buffers(/*recurse=*/false)) {
+    load_tensor(archive, item.key(), item.value(), true, where, prefix + item.key());
+    ++expected;
+  }
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(child.key(), sub)) {
+      throw std::runtime_error(concat(where, ": the file has no submodule '", prefix + child.key(),
+                                      "'; it was saved from a different model"));
+    }
+    load_module(*child.value(), sub, where, prefix + child.key() + ".");
+    ++expected;
+  }
+  const auto keys = archive.keys();
+  if (keys.size() != expected) {
+    std::string extra;
+    for (const auto& key : keys) {
+      bool known = false;
+      for (auto& item : module.named_parameters(false)) known = known || item.key() == key;
+      for (auto& item : module.named_buffers(false)) known = known || item.key() == key;
+      for (const auto& child : module.named_children()) known = known || child.key() == key;
+      if (!known) extra += " '" + prefix + key + "'";
+    }
+    throw std::runtime_error(concat(where, ": the file holds entries the module does not have:",
+                                    extra, "; it was saved from a different model"));
+  }
+}
+
+}  // namespace detail
+
+/// Writes the parameters and buffers of `module` to `path`, atomically.
+template <class ModuleHolder>
+void save_weights(const ModuleHolder& module, const std::filesystem::path& path) {
+  atomic_write(path, [&](const std::filesystem::path& tmp) {
+    torch::serialize::OutputArchive archive;
+    module->save(archive);
+    archive.save_to(tmp.string());
+  });
+}
+
+/// Reads weights written by save_weights (or torch::save of a module) into `module`.
+/// Throws std::runtime_error naming the file and the problem when the file is missing,
+/// unreadable, or does not fit the module exactly.
+template <class ModuleHolder>
+void load_weights(ModuleHolder& module, const std::filesystem::path& path) {
+  const std::string where = "kiln: loading weights from '" + path.string() + "'";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw std::runtime_error(where + ": no such file");
+  }
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(where + ": not a LibTorch archive, or truncated or corrupt (" +
+                             detail::first_line(e.what()) + ")");
+  }
+  try {
+    detail::load_module(*module, archive, where, "");
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(where + ": " + detail::first_line(e.what()));
+  }
+}
+
+}  // namespace kiln
