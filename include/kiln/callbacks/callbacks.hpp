@@ -128,7 +128,6 @@ class callbacks {
  public:
   using kiln_role = role::callbacks;
 
-  callbacks() = default;
   explicit callbacks(Cs... cs) : items_(std::move(cs)...) {}
 
   /// True when some callback has `Hook`; lets the trainer skip preparing what nobody reads.

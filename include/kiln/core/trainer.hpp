@@ -237,7 +237,7 @@ class trainer {
     if constexpr (has_head) {
       return network_type(b.module, std::move(h.module));
     } else {
-      return network_type(b.module, {});
+      return network_type(b.module, typename network_type::ContainedType::head_type{});
     }
   }
 
@@ -250,7 +250,10 @@ class trainer {
     }
     children.resize(frozen_children);
     for (const auto& child : children) {
-      for (auto& p : child->parameters()) p.requires_grad_(false);
+      for (auto& p : child->parameters()) {
+        p.requires_grad_(false);
+        p.mutable_grad().reset();  // a stale gradient would still feed weight decay and momentum
+      }
     }
     return children;
   }
