@@ -2,6 +2,7 @@
 #pragma once
 
 #include <kiln/kiln.hpp>
+#include <torch/torch.h>
 
 #include <doctest/doctest.h>
 

@@ -54,11 +54,16 @@ namespace detail {
     };                                                                                       \
     template <class C>                                                                       \
     static void invoke(C& c, context& ctx) {                                                 \
-      static_assert(callable<C>, "kiln::callbacks: a callback declares '" #hook              \
-                                 "' but kiln cannot call it as a hook; write it as `void " #hook \
-                                 "(kiln::context& ctx)` (the callback is named in the "      \
-                                 "'with C = ...' note below).");                             \
-      c.hook(ctx);                                                                           \
+      if constexpr (callable<C>) c.hook(ctx);                                                \
+    }                                                                                        \
+    template <class C>                                                                       \
+    static constexpr bool check() {                                                          \
+      static_assert(!declared<C> || callable<C>,                                             \
+                    "kiln::callbacks: a callback declares '" #hook                           \
+                    "' but kiln cannot call it as a hook; write it as `void " #hook          \
+                    "(kiln::context& ctx)` (the callback is named in the "                   \
+                    "'with C = ...' note below).");                                          \
+      return true;                                                                           \
     }                                                                                        \
   };
 
@@ -114,7 +119,10 @@ constexpr bool is_a_callback() {
                 "in the 'with C = ...' note below); give it one of on_fit_begin, "
                 "on_epoch_begin, on_batch_begin, on_before_optimizer_step, on_batch_end, "
                 "on_validation_end, on_epoch_end, on_fit_end, each `void (kiln::context&)`.");
-  return declares_any_hook<C>;
+  return on_fit_begin_t::check<C>() && on_epoch_begin_t::check<C>() &&
+         on_batch_begin_t::check<C>() && on_before_optimizer_step_t::check<C>() &&
+         on_batch_end_t::check<C>() && on_validation_end_t::check<C>() &&
+         on_epoch_end_t::check<C>() && on_fit_end_t::check<C>();
 }
 }  // namespace detail
 

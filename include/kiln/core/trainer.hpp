@@ -31,6 +31,7 @@
 #include <kiln/optim/optimizers.hpp>
 #include <kiln/schedule/schedulers.hpp>
 
+#include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 #include <torch/utils.h>
 
@@ -68,9 +69,9 @@ constexpr std::size_t depth_or_zero() {
   }
 }
 
-struct missing_backbone {
-  using module_type = void;
-};
+// Stands in for the backbone a pipeline lacks, so that the one error shown is the message
+// asking for it.
+using missing_backbone = backbone<torch::nn::Identity>;
 
 template <class P>
 void validate_policy(const P& p) {
@@ -152,7 +153,7 @@ class trainer {
                 "declares (its Impl's `depth`); freeze at most that many.");
 
   explicit trainer(Policies... policies)
-      : trainer(detail::from_tuple{}, std::tuple<Policies...>(std::move(policies)...)) {}
+      : trainer(detail::from_tuple{}, std::tie(policies...)) {}
 
   trainer(const trainer&) = delete;  // the context refers to the model and optimizer inside
   trainer& operator=(const trainer&) = delete;
@@ -206,15 +207,17 @@ class trainer {
 
  private:
   template <class P>
-  static P take(std::tuple<Policies...>& policies) {
+  static P take(const std::tuple<Policies&...>& policies) {
     if constexpr ((std::is_same_v<P, Policies> || ...)) {
-      return std::move(std::get<P>(policies));
+      return std::move(std::get<P&>(policies));
     } else {
       return P{};
     }
   }
 
-  trainer(detail::from_tuple, std::tuple<Policies...>&& policies)
+  // References to the constructor's arguments: a tuple of values would ask whether each policy
+  // is default-constructible, which LibTorch's module holders answer with a hard error.
+  trainer(detail::from_tuple, std::tuple<Policies&...> policies)
       : backbone_(take<backbone_policy>(policies)),
         loss_(take<loss_policy>(policies)),
         optimizer_policy_(take<optimizer_policy>(policies)),

@@ -131,7 +131,8 @@ struct loss {
   static_assert(requires(F& f, const torch::Tensor& a, const torch::Tensor& b) {
     { f(a, b) } -> std::convertible_to<torch::Tensor>;
   }, "kiln::loss{f}: f must be callable as f(output, target) with two torch::Tensor and return "
-     "a torch::Tensor; check its parameter list (the type is named in the 'with F = ...' note).");
+     "a torch::Tensor; check its parameter list (its type is the F of the 'kiln::loss<F>' named in "
+     "the instantiation note).");
   using kiln_role = role::loss;
   F function;
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) {

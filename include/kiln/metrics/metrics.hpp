@@ -41,7 +41,7 @@ constexpr bool is_a_metric() {
                 "'with M = ...' note below); a metric needs `static constexpr std::string_view "
                 "name`, `void reset(const torch::Device&)`, `void update(const torch::Tensor& "
                 "output, const torch::Tensor& target)` and `double compute() const`.");
-  return Metric<M>;
+  return true;  // the assertion above is the one error shown
 }
 }  // namespace detail
 
