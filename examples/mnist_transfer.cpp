@@ -7,6 +7,7 @@
 //
 // Usage: mnist_transfer [data-dir] [output-dir]     (defaults: data/mnist and .)
 #include <kiln/kiln.hpp>
+#include <torch/torch.h>
 
 #include <cstdio>
 #include <filesystem>
