@@ -1,4 +1,6 @@
-// kiln/kiln.hpp — everything kiln offers, in one include.
+// kiln/kiln.hpp — everything kiln offers, in one include; except kiln/model/scripted.hpp,
+// which brings in TorchScript's loader (+~2 s of compile time): include it where a TorchScript
+// backbone is used.
 //
 //   #include <kiln/kiln.hpp>
 //   kiln::trainer t{kiln::backbone<Net>{}, kiln::sgd{.lr = 0.1}, kiln::metrics<kiln::accuracy>{}};
@@ -23,7 +25,6 @@
 #include <kiln/model/backbone.hpp>
 #include <kiln/model/freeze.hpp>
 #include <kiln/model/head.hpp>
-#include <kiln/model/scripted.hpp>
 #include <kiln/model/weights.hpp>
 #include <kiln/optim/optimizers.hpp>
 #include <kiln/schedule/schedulers.hpp>

@@ -1,5 +1,7 @@
 #include "../support.hpp"
 
+#include <kiln/model/scripted.hpp>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
