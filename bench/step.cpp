@@ -12,6 +12,11 @@
 #include <torch/torch.h>
 
 #include <benchmark/benchmark.h>
+#include <valgrind/callgrind.h>
+
+#include <cstdio>
+#include <string>
+#include <string_view>
 
 #include <cstdint>
 #include <utility>
@@ -61,71 +66,98 @@ struct epoch_counter {
   void on_epoch_end(kiln::context&) { ++*epochs; }
 };
 
-void kiln_plain(benchmark::State& state, shape s) {
-  auto batches = make_batches(s);
+auto make_kiln_plain(shape s) {
   torch::manual_seed(1);
-  kiln::trainer t{kiln::backbone<Mlp>{.module = Mlp(s.in, s.hidden, s.out)}, kiln::sgd{.lr = lr}};
-  for (auto _ : state) benchmark::DoNotOptimize(t.fit(batches));
-  state.SetItemsProcessed(state.iterations() * batches_per_epoch);
+  return kiln::trainer{kiln::backbone<Mlp>{.module = Mlp(s.in, s.hidden, s.out)}, kiln::sgd{.lr = lr}};
 }
 
-void hand_plain(benchmark::State& state, shape s) {
-  auto batches = make_batches(s);
+struct counters {
+  std::int64_t seen = 0, epochs = 0;
+  double lr_sum = 0;
+};
+
+auto make_kiln_full(shape s, counters* c) {
   torch::manual_seed(1);
-  Mlp model(s.in, s.hidden, s.out);
-  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(lr));
-  for (auto _ : state) {
-    model->train();
+  return kiln::trainer{kiln::backbone<Mlp>{.module = Mlp(s.in, s.hidden, s.out)}, kiln::sgd{.lr = lr},
+                       kiln::accumulate<4>{},
+                       kiln::step_lr{.step_size = 1000, .gamma = 0.5, .interval = kiln::interval::step},
+                       kiln::callbacks{count_batches{&c->seen}, watch_lr{&c->lr_sum}, epoch_counter{&c->epochs}}};
+}
+
+// Each case builds its model and optimizer once; epoch() trains one epoch over the batches.
+class kiln_plain {
+ public:
+  explicit kiln_plain(shape s) : batches_(make_batches(s)), trainer_(make_kiln_plain(s)) {}
+  void epoch() { benchmark::DoNotOptimize(trainer_.fit(batches_)); }
+
+ private:
+  batch_list batches_;
+  decltype(make_kiln_plain(shape{})) trainer_;
+};
+
+class hand_plain {
+ public:
+  explicit hand_plain(shape s)
+      : batches_(make_batches(s)),
+        model_((torch::manual_seed(1), Mlp(s.in, s.hidden, s.out))),
+        optimizer_(model_->parameters(), torch::optim::SGDOptions(lr)) {}
+
+  void epoch() {
+    model_->train();
     auto loss_sum = torch::zeros({}, torch::kDouble);
     std::int64_t samples = 0;
-    for (const auto& [x, y] : batches) {
+    for (const auto& [x, y] : batches_) {
       auto input = x.to(torch::kCPU, true), target = y.to(torch::kCPU, true);
-      optimizer.zero_grad();
-      auto loss = torch::nn::functional::cross_entropy(model->forward(input), target);
+      optimizer_.zero_grad();
+      auto loss = torch::nn::functional::cross_entropy(model_->forward(input), target);
       loss.backward();
       {
         torch::NoGradGuard no_grad;
         loss_sum.add_(loss, input.size(0));
       }
       samples += input.size(0);
-      optimizer.step();
+      optimizer_.step();
     }
     benchmark::DoNotOptimize(loss_sum.item<double>() / static_cast<double>(samples));
   }
-  state.SetItemsProcessed(state.iterations() * batches_per_epoch);
-}
 
-void kiln_full(benchmark::State& state, shape s) {
-  auto batches = make_batches(s);
-  torch::manual_seed(1);
-  std::int64_t seen = 0, epochs = 0;
-  double lr_sum = 0;
-  kiln::trainer t{kiln::backbone<Mlp>{.module = Mlp(s.in, s.hidden, s.out)}, kiln::sgd{.lr = lr},
-                  kiln::accumulate<4>{},
-                  kiln::step_lr{.step_size = 1000, .gamma = 0.5, .interval = kiln::interval::step},
-                  kiln::callbacks{count_batches{&seen}, watch_lr{&lr_sum}, epoch_counter{&epochs}}};
-  for (auto _ : state) benchmark::DoNotOptimize(t.fit(batches));
-  benchmark::DoNotOptimize(seen + epochs + lr_sum);
-  state.SetItemsProcessed(state.iterations() * batches_per_epoch);
-}
+ private:
+  batch_list batches_;
+  Mlp model_;
+  torch::optim::SGD optimizer_;
+};
 
-void hand_full(benchmark::State& state, shape s) {
-  auto batches = make_batches(s);
-  torch::manual_seed(1);
-  Mlp model(s.in, s.hidden, s.out);
-  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(lr));
-  constexpr int accumulate = 4;
-  std::int64_t seen = 0, epochs = 0, steps = 0;
-  double lr_sum = 0;
-  for (auto _ : state) {
-    model->train();
+class kiln_full {
+ public:
+  explicit kiln_full(shape s) : batches_(make_batches(s)), trainer_(make_kiln_full(s, &counters_)) {}
+  void epoch() {
+    benchmark::DoNotOptimize(trainer_.fit(batches_));
+    benchmark::DoNotOptimize(counters_.seen + counters_.epochs + counters_.lr_sum);
+  }
+
+ private:
+  counters counters_;
+  batch_list batches_;
+  decltype(make_kiln_full(shape{}, nullptr)) trainer_;
+};
+
+class hand_full {
+ public:
+  explicit hand_full(shape s)
+      : batches_(make_batches(s)),
+        model_((torch::manual_seed(1), Mlp(s.in, s.hidden, s.out))),
+        optimizer_(model_->parameters(), torch::optim::SGDOptions(lr)) {}
+
+  void epoch() {
+    constexpr int accumulate = 4;
+    model_->train();
     auto loss_sum = torch::zeros({}, torch::kDouble);
     std::int64_t samples = 0;
     int in_window = 0;
-    for (const auto& [x, y] : batches) {
+    for (const auto& [x, y] : batches_) {
       auto input = x.to(torch::kCPU, true), target = y.to(torch::kCPU, true);
-      if (in_window == 0) optimizer.zero_grad();
-      auto loss = torch::nn::functional::cross_entropy(model->forward(input), target);
+      if (in_window == 0) optimizer_.zero_grad();
+      auto loss = torch::nn::functional::cross_entropy(model_->forward(input), target);
       loss.div(accumulate).backward();
       {
         torch::NoGradGuard no_grad;
@@ -133,37 +165,87 @@ void hand_full(benchmark::State& state, shape s) {
       }
       samples += input.size(0);
       if (++in_window == accumulate) {
-        auto& options = static_cast<torch::optim::SGDOptions&>(optimizer.param_groups()[0].options());
-        lr_sum += options.lr();
-        optimizer.step();
-        ++steps;
-        if (steps % 1000 == 0) options.lr(options.lr() * 0.5);  // StepLR per optimizer step
+        auto& options = static_cast<torch::optim::SGDOptions&>(optimizer_.param_groups()[0].options());
+        lr_sum_ += options.lr();
+        optimizer_.step();
+        ++steps_;
+        if (steps_ % 1000 == 0) options.lr(options.lr() * 0.5);  // StepLR per optimizer step
         in_window = 0;
       }
-      ++seen;
+      ++seen_;
     }
-    ++epochs;
+    ++epochs_;
     benchmark::DoNotOptimize(loss_sum.item<double>() / static_cast<double>(samples));
+    benchmark::DoNotOptimize(seen_ + epochs_ + lr_sum_);
   }
-  benchmark::DoNotOptimize(seen + epochs + lr_sum);
+
+ private:
+  batch_list batches_;
+  Mlp model_;
+  torch::optim::SGD optimizer_;
+  std::int64_t seen_ = 0, epochs_ = 0, steps_ = 0;
+  double lr_sum_ = 0;
+};
+
+template <class Case>
+void run(benchmark::State& state, shape s) {
+  Case c(s);
+  for (auto _ : state) c.epoch();
   state.SetItemsProcessed(state.iterations() * batches_per_epoch);
 }
 
-}  // namespace
+// Instruction counts, repeatable where wall time is not: under callgrind
+// (bench/instructions.sh), counts only `epochs` epochs after two of warm-up.
+template <class Case>
+void count_instructions(shape s, int epochs) {
+  Case c(s);
+  c.epoch();
+  c.epoch();
+  CALLGRIND_ZERO_STATS;
+  CALLGRIND_START_INSTRUMENTATION;
+  for (int i = 0; i < epochs; ++i) c.epoch();
+  CALLGRIND_STOP_INSTRUMENTATION;
+  CALLGRIND_DUMP_STATS;
+}
 
-BENCHMARK_CAPTURE(kiln_plain, tiny_mlp, tiny_mlp)->Name("kiln/tiny_mlp/plain");
-BENCHMARK_CAPTURE(hand_plain, tiny_mlp, tiny_mlp)->Name("hand/tiny_mlp/plain");
-BENCHMARK_CAPTURE(kiln_full, tiny_mlp, tiny_mlp)->Name("kiln/tiny_mlp/full");
-BENCHMARK_CAPTURE(hand_full, tiny_mlp, tiny_mlp)->Name("hand/tiny_mlp/full");
-BENCHMARK_CAPTURE(kiln_plain, mnist_mlp, mnist_mlp)->Name("kiln/mnist_mlp/plain");
-BENCHMARK_CAPTURE(hand_plain, mnist_mlp, mnist_mlp)->Name("hand/mnist_mlp/plain");
-BENCHMARK_CAPTURE(kiln_full, mnist_mlp, mnist_mlp)->Name("kiln/mnist_mlp/full");
-BENCHMARK_CAPTURE(hand_full, mnist_mlp, mnist_mlp)->Name("hand/mnist_mlp/full");
+struct named_case {
+  const char* name;
+  void (*benchmark)(benchmark::State&, shape);
+  void (*instructions)(shape, int);
+  shape s;
+};
+
+template <class Case>
+constexpr named_case entry(const char* name, shape s) {
+  return {name, &run<Case>, &count_instructions<Case>, s};
+}
+
+// Pairs side by side: kiln/<case> beside hand/<case>.
+const named_case cases[] = {
+    entry<kiln_plain>("kiln/tiny_mlp/plain", tiny_mlp),   entry<hand_plain>("hand/tiny_mlp/plain", tiny_mlp),
+    entry<kiln_full>("kiln/tiny_mlp/full", tiny_mlp),     entry<hand_full>("hand/tiny_mlp/full", tiny_mlp),
+    entry<kiln_plain>("kiln/mnist_mlp/plain", mnist_mlp), entry<hand_plain>("hand/mnist_mlp/plain", mnist_mlp),
+    entry<kiln_full>("kiln/mnist_mlp/full", mnist_mlp),   entry<hand_full>("hand/mnist_mlp/full", mnist_mlp),
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // One intra-op thread: these models are too small to gain from more, and one thread makes the
   // per-step overhead — what this benchmark is about — easier to see.
   torch::set_num_threads(1);
+  // bench/instructions.sh: `kiln_bench_step --instructions <case> <epochs>` under callgrind.
+  if (argc == 4 && std::string_view{argv[1]} == "--instructions") {
+    for (const auto& c : cases) {
+      if (c.name == std::string_view{argv[2]}) {
+        c.instructions(c.s, std::stoi(argv[3]));
+        return 0;
+      }
+    }
+    std::fprintf(stderr, "kiln_bench_step: no case named %s\n", argv[2]);
+    return 1;
+  }
+  for (const auto& c : cases) benchmark::RegisterBenchmark(c.name, c.benchmark, c.s);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -29,6 +29,7 @@ PACKAGES=(
   libcli11-dev
   nlohmann-json3-dev
   protobuf-compiler
+  valgrind
   ca-certificates
 )
 
