@@ -29,6 +29,7 @@ PACKAGES=(
   libcli11-dev
   nlohmann-json3-dev
   protobuf-compiler
+  chromium
   valgrind
   ca-certificates
 )
@@ -72,4 +73,5 @@ else
 fi
 
 bash "$REPO_ROOT/scripts/prepare_mnist.sh"
+/usr/bin/python3 "$REPO_ROOT/scripts/prepare_tables.py"  # data/breast_cancer.csv from python3-sklearn
 log "done"
