@@ -85,7 +85,15 @@ int main(int argc, char** argv) try {
       kiln::step_lr{.step_size = 2, .gamma = 0.3},
       kiln::accumulate<2>{},
       kiln::metrics<kiln::accuracy>{},
-      kiln::callbacks{epoch_report{"fine-tune 5-9"}}};
+      kiln::callbacks{epoch_report{"fine-tune 5-9"}, kiln::csv_logger{.path = out_dir / "finetune_metrics.csv"},
+                      kiln::tensorboard_logger{.log_dir = out_dir / "runs" / "finetune"},
+                      kiln::html_report{.path = out_dir / "finetune_report.html",
+                                        .title = "MNIST transfer: fine-tuning on digits 5-9",
+                                        .hyperparameters = {{"backbone", "SmallCnn pretrained on digits 0-4, block 1 frozen"},
+                                                            {"optimizer", "adamw, lr 2e-3, weight decay 1e-2"},
+                                                            {"backbone lr ratio", "0.1"},
+                                                            {"scheduler", "step_lr, step size 2, gamma 0.3"},
+                                                            {"batch size", "32, gradients accumulated over 2"}}}}};
   const auto history = finetune.fit(batches, val, {.epochs = 5});
 
   // 3. Submission for the held-out digits 5–9: id = row in the test file.

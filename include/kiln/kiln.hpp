@@ -1,12 +1,15 @@
 // kiln/kiln.hpp — everything kiln offers, in one include; except kiln/model/scripted.hpp,
 // which brings in TorchScript's loader (+~2 s of compile time): include it where a TorchScript
-// backbone is used.
+// backbone is used; and kiln/callbacks/jsonl_logger.hpp, which brings in nlohmann/json.
 //
 //   #include <kiln/kiln.hpp>
 //   kiln::trainer t{kiln::backbone<Net>{}, kiln::sgd{.lr = 0.1}, kiln::metrics<kiln::accuracy>{}};
 #pragma once
 
 #include <kiln/callbacks/callbacks.hpp>
+#include <kiln/callbacks/csv_logger.hpp>
+#include <kiln/callbacks/html_report.hpp>
+#include <kiln/callbacks/tensorboard.hpp>
 #include <kiln/core/batch.hpp>
 #include <kiln/core/context.hpp>
 #include <kiln/core/metric_values.hpp>
