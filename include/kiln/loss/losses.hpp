@@ -1,22 +1,29 @@
 // kiln/loss/losses.hpp — loss policies.
 //
-//   kiln::cross_entropy    classification from logits; class weights, ignore_index, label smoothing
-//   kiln::bce_with_logits  binary / multi-label classification from logits; pos_weight
-//   kiln::mse              regression, squared error
-//   kiln::l1               regression, absolute error
-//   kiln::huber            regression, quadratic below delta, linear above
-//   kiln::smooth_l1        regression, huber / beta
-//   kiln::loss{f}          any callable or torch::nn module taking (output, target)
+//   kiln::cross_entropy        classification from logits; class weights, ignore_index, label smoothing
+//   kiln::sigmoid_focal_loss   dense detection / imbalanced binary or multi-label, as torchvision's
+//   kiln::softmax_focal_loss   imbalanced multi-class classification; per-class alpha
+//   kiln::bce_with_logits      binary / multi-label classification from logits; pos_weight
+//   kiln::mse                  regression, squared error
+//   kiln::l1                   regression, absolute error
+//   kiln::huber                regression, quadratic below delta, linear above
+//   kiln::smooth_l1            regression, huber / beta
+//   kiln::loss{f}              any callable or torch::nn module taking (output, target)
 //
-// Each calls the ATen operator that torch.nn.functional calls, so values and gradients are
-// PyTorch's. Reduction is the mean over the batch unless `reduction` says otherwise.
+// Each calls the ATen operators that torch.nn.functional (or torchvision.ops) calls, so values
+// and gradients are PyTorch's (tests/loss/ checks them against PyTorch itself). Reduction is the
+// mean unless `reduction` says otherwise; reduction::none is for calling a loss directly, and a
+// trainer built with it says so (see kiln/loss/loss.hpp).
 //
 //   kiln::cross_entropy{.label_smoothing = 0.1}
+//   kiln::sigmoid_focal_loss{.alpha = 0.25, .gamma = 2.0}
 //   kiln::loss{[](const torch::Tensor& out, const torch::Tensor& y) { return (out - y).abs().max(); }}
 #pragma once
 
 #include <kiln/core/role.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/loss/focal.hpp>
+#include <kiln/loss/loss.hpp>
 
 #include <torch/types.h>
 
@@ -25,25 +32,6 @@
 #include <utility>
 
 namespace kiln {
-
-/// A loss policy is called as `loss(output, target)` and returns the loss as a tensor.
-template <class L>
-concept LossPolicy = requires(L& loss, const torch::Tensor& output, const torch::Tensor& target) {
-  { loss(output, target) } -> std::convertible_to<torch::Tensor>;
-};
-
-/// How per-sample losses are combined.
-enum class reduction : std::int64_t { none = 0, mean = 1, sum = 2 };
-
-namespace detail {
-// ATen's own reduction codes (at::Reduction::None/Mean/Sum) are 0, 1, 2 in 1.13 and 2.x.
-constexpr std::int64_t aten_reduction(kiln::reduction r) noexcept { return static_cast<std::int64_t>(r); }
-
-// Moves an optional tensor option to the device the model runs on.
-inline void move_option(torch::Tensor& t, const torch::Device& device) {
-  if (t.defined()) t = t.to(device);
-}
-}  // namespace detail
 
 /// Cross-entropy from logits, as torch.nn.CrossEntropyLoss: class-index targets (int64, shape
 /// [N]) or class-probability targets (float, shape [N, C]).
@@ -56,6 +44,7 @@ struct cross_entropy {
 
   void validate() const {
     detail::check_in_range("kiln::cross_entropy", "label_smoothing", label_smoothing, 0.0, 1.0);
+    detail::check_trainable("kiln::cross_entropy", reduction);
     detail::check_option(!weight.defined() || weight.dim() == 1, "kiln::cross_entropy", "weight",
                          "a 1-D tensor with one weight per class", weight.sizes());
   }
@@ -74,6 +63,7 @@ struct bce_with_logits {
   torch::Tensor pos_weight{};  ///< weight of positive examples per class; undefined = 1
   kiln::reduction reduction = kiln::reduction::mean;
 
+  void validate() const { detail::check_trainable("kiln::bce_with_logits", reduction); }
   void to(const torch::Device& device) {
     detail::move_option(weight, device);
     detail::move_option(pos_weight, device);
@@ -88,6 +78,7 @@ struct bce_with_logits {
 struct mse {
   using kiln_role = role::loss;
   kiln::reduction reduction = kiln::reduction::mean;
+  void validate() const { detail::check_trainable("kiln::mse", reduction); }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
     return torch::mse_loss(output, target, detail::aten_reduction(reduction));
   }
@@ -97,6 +88,7 @@ struct mse {
 struct l1 {
   using kiln_role = role::loss;
   kiln::reduction reduction = kiln::reduction::mean;
+  void validate() const { detail::check_trainable("kiln::l1", reduction); }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
     return torch::l1_loss(output, target, detail::aten_reduction(reduction));
   }
@@ -107,7 +99,10 @@ struct huber {
   using kiln_role = role::loss;
   double delta = 1.0;
   kiln::reduction reduction = kiln::reduction::mean;
-  void validate() const { detail::check_positive("kiln::huber", "delta", delta); }
+  void validate() const {
+    detail::check_positive("kiln::huber", "delta", delta);
+    detail::check_trainable("kiln::huber", reduction);
+  }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
     return torch::huber_loss(output, target, detail::aten_reduction(reduction), delta);
   }
@@ -118,7 +113,10 @@ struct smooth_l1 {
   using kiln_role = role::loss;
   double beta = 1.0;
   kiln::reduction reduction = kiln::reduction::mean;
-  void validate() const { detail::check_non_negative("kiln::smooth_l1", "beta", beta); }
+  void validate() const {
+    detail::check_non_negative("kiln::smooth_l1", "beta", beta);
+    detail::check_trainable("kiln::smooth_l1", reduction);
+  }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
     return torch::smooth_l1_loss(output, target, detail::aten_reduction(reduction), beta);
   }
