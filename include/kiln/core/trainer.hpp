@@ -37,8 +37,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -77,6 +80,24 @@ template <class P>
 void validate_policy(const P& p) {
   if constexpr (requires { p.validate(); }) p.validate();
 }
+
+// The names of the metrics in kiln::metrics<Ms...>, without prefix.
+template <class Metrics>
+struct metric_names;
+template <class... Ms>
+struct metric_names<metrics<Ms...>> {
+  static std::vector<std::string_view> get() { return {Ms::name...}; }
+};
+
+/// True when a pipeline with these metrics computes `name` in a fit with validation data.
+template <class Metrics>
+constexpr bool computes_metric(std::string_view name) {
+  return name == "train/loss" || name == "val/loss" ||
+         (name.starts_with("val/") && Metrics::has(name.substr(4)));
+}
+
+template <class>
+inline constexpr bool dependent_true = true;
 
 }  // namespace detail
 
@@ -134,14 +155,22 @@ class trainer {
                 "`options_type options() const`.");
   static_assert(SchedulerPolicy<scheduler_policy>,
                 "kiln::trainer: the scheduler policy is not a kiln::SchedulerPolicy; it needs "
-                "`kiln::interval interval` and `double next_lr(std::int64_t t, double current, "
-                "double initial) const`.");
+                "`kiln::interval interval` and either `double next_lr(std::int64_t t, double current, "
+                "double initial) const` or a state_type with start and advance (see "
+                "kiln/schedule/scheduler.hpp).");
+  // The metric a scheduler names in its type, e.g. kiln::reduce_on_plateau<"val/accuracy">.
+  static constexpr std::string_view scheduler_monitor = detail::fixed_monitor_of<scheduler_policy>();
+  static_assert(scheduler_monitor.empty() || detail::computes_metric<metrics_policy>(scheduler_monitor),
+                "kiln::reduce_on_plateau<\"...\">: the pipeline never computes the metric the scheduler "
+                "monitors (its name is in the scheduler's type, in the instantiation note); monitor "
+                "\"val/loss\", \"train/loss\", or \"val/<name>\" of a metric listed in kiln::metrics<...>.");
 
   using backbone_module = typename backbone_policy::module_type;
   using head_module = typename head_policy::module_type;
   using network_type = detail::network<backbone_module, head_module>;
   using optimizer_type = typename optimizer_policy::optimizer_type;
   using optimizer_options = typename optimizer_policy::options_type;
+  using scheduler_type = lr_scheduler<scheduler_policy, optimizer_options>;
 
   static constexpr std::size_t accumulation = accumulate_policy::batches;
   static constexpr std::size_t frozen_children = freeze_policy::children;
@@ -167,6 +196,9 @@ class trainer {
   /// Trains without validation.
   template <BatchRange Train>
   history fit(Train&& train, const fit_options& options = {}) {
+    static_assert(detail::dependent_true<Train> && !scheduler_monitor.starts_with("val/"),
+                  "kiln::trainer::fit(train): the scheduler monitors a \"val/...\" metric, which needs "
+                  "validation data; call fit(train, val), or monitor \"train/loss\".");
     return run_fit(train, static_cast<std::remove_reference_t<Train>*>(nullptr), options);
   }
 
@@ -203,6 +235,8 @@ class trainer {
   [[nodiscard]] backbone_module& backbone() noexcept { return model_->backbone(); }
   [[nodiscard]] optimizer_type& optimizer() noexcept { return optimizer_; }
   [[nodiscard]] callbacks_policy& callback_list() noexcept { return callbacks_; }
+  /// The scheduler bound to the optimizer, with its state (state()/load_state(), save()/load()).
+  [[nodiscard]] scheduler_type& scheduler() noexcept { return scheduler_; }
   [[nodiscard]] const context& state() const noexcept { return ctx_; }
 
  private:
@@ -221,17 +255,14 @@ class trainer {
       : backbone_(take<backbone_policy>(policies)),
         loss_(take<loss_policy>(policies)),
         optimizer_policy_(take<optimizer_policy>(policies)),
-        scheduler_(take<scheduler_policy>(policies)),
         metrics_(take<metrics_policy>(policies)),
         callbacks_(take<callbacks_policy>(policies)),
         model_(build_network(backbone_, take<head_policy>(policies))),
         frozen_(freeze_children(model_->backbone())),
         optimizer_(param_groups(), optimizer_policy_.options()),
+        scheduler_(take<scheduler_policy>(policies), optimizer_),
         ctx_{*model_, optimizer_} {
-    for (const auto& group : optimizer_.param_groups()) {
-      initial_lrs_.push_back(static_cast<const optimizer_options&>(group.options()).lr());
-    }
-    ctx_.learning_rates = initial_lrs_;
+    ctx_.learning_rates = scheduler_.learning_rates();
   }
 
   static network_type build_network(backbone_policy& b, head_policy h) {
@@ -264,7 +295,6 @@ class trainer {
   std::vector<torch::optim::OptimizerParamGroup> param_groups() {
     detail::validate_policy(loss_);
     detail::validate_policy(optimizer_policy_);
-    detail::validate_policy(scheduler_);
     std::vector<torch::optim::OptimizerParamGroup> groups;
     auto group = [&](std::vector<torch::Tensor> params, double lr) {
       auto options = std::make_unique<optimizer_options>(optimizer_policy_.options());
@@ -283,6 +313,7 @@ class trainer {
   template <class Train, class Val>
   history run_fit(Train& train, Val* val, const fit_options& options) {
     options.validate();
+    prepare_scheduler(train, val != nullptr, options);
     history epochs;
     ctx_.max_epochs = options.epochs;
     callbacks_.template run<hook::fit_begin>(ctx_);
@@ -293,7 +324,7 @@ class trainer {
         evaluate(*val, ctx_.metrics);
         callbacks_.template run<hook::validation_end>(ctx_);
       }
-      if (scheduler_.interval == interval::epoch) advance_scheduler();
+      if (scheduler_.interval() == interval::epoch) advance_scheduler();
       callbacks_.template run<hook::epoch_end>(ctx_);
       epochs.push_back(ctx_.metrics);
     }
@@ -354,18 +385,49 @@ class trainer {
     callbacks_.template run<hook::before_optimizer_step>(ctx_);
     optimizer_.step();
     ++ctx_.step;
-    if (scheduler_.interval == interval::step) advance_scheduler();
+    if (scheduler_.interval() == interval::step) advance_scheduler();
+  }
+
+  // Before each fit: the monitored metric must be one this fit computes; the first fit starts
+  // the schedule (PyTorch's step at construction), telling it how many advances are planned.
+  template <class Train>
+  void prepare_scheduler(Train& train, bool validates, const fit_options& options) {
+    if constexpr (scheduler_type::monitors_metric) {
+      const std::string_view name = scheduler_.policy().monitored();
+      std::string computed = "train/loss";
+      if (validates) {
+        computed += ", val/loss";
+        for (const auto metric : detail::metric_names<metrics_policy>::get()) {
+          if (metrics_policy::has(metric)) computed += detail::concat(", val/", metric);
+        }
+      }
+      if (validates ? !detail::computes_metric<metrics_policy>(name) : name != "train/loss") {
+        throw std::invalid_argument(detail::concat(
+            "kiln::reduce_on_plateau: monitors \"", name, "\", which this fit never computes; it computes ",
+            computed, validates || !name.starts_with("val/") ? "" : " (fit(train) has no validation data)"));
+      }
+    }
+    if (!scheduler_.started()) {
+      std::int64_t planned = 0;
+      if (scheduler_.interval() == interval::epoch) {
+        planned = options.epochs;
+      } else if constexpr (requires { std::size(train); }) {
+        const auto batches = static_cast<std::int64_t>(std::size(train));
+        const auto window = static_cast<std::int64_t>(accumulation);
+        planned = options.epochs * ((batches + window - 1) / window);  // the last, partial window steps too
+      }
+      scheduler_.start(planned);
+    }
+    ctx_.learning_rates = scheduler_.learning_rates();
   }
 
   void advance_scheduler() {
-    ++scheduler_steps_;
-    auto& groups = optimizer_.param_groups();
-    for (std::size_t i = 0; i < groups.size(); ++i) {
-      auto& options = static_cast<optimizer_options&>(groups[i].options());
-      const double lr = scheduler_.next_lr(scheduler_steps_, options.lr(), initial_lrs_[i]);
-      options.lr(lr);
-      ctx_.learning_rates[i] = lr;
+    if constexpr (scheduler_type::monitors_metric) {
+      scheduler_.advance(ctx_.metrics.at(scheduler_.policy().monitored()));
+    } else {
+      scheduler_.advance();
     }
+    ctx_.learning_rates = scheduler_.learning_rates();  // same size: no allocation
   }
 
   template <class Data>
@@ -396,15 +458,13 @@ class trainer {
   backbone_policy backbone_;
   loss_policy loss_;
   optimizer_policy optimizer_policy_;
-  scheduler_policy scheduler_;
   metrics_policy metrics_;
   callbacks_policy callbacks_;
   network_type model_;
   std::vector<std::shared_ptr<torch::nn::Module>> frozen_;
   optimizer_type optimizer_;
+  scheduler_type scheduler_;
   context ctx_;
-  std::vector<double> initial_lrs_;
-  std::int64_t scheduler_steps_ = 0;
   torch::Tensor loss_sum_;
   torch::Device device_{torch::kCPU};
 };
