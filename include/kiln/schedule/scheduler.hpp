@@ -21,7 +21,8 @@
 //
 // `start` is PyTorch's step at construction (it may set the first learning rate, as warmup and
 // one-cycle do); `planned` is the number of advances the first fit will make, or 0 when unknown.
-// `state_type::each(f)` calls f("name", field) for every field, so the state can be saved.
+// `state_type::each(f)` calls f("name", field) for every field (each a double or an
+// std::int64_t), so that lr_scheduler can save and load the state.
 #pragma once
 
 #include <algorithm>
