@@ -129,8 +129,8 @@ TEST_CASE("the HTML report renders in headless chromium: a full, coloured page")
   CHECK(vermilion > 300);                  // the second
   CHECK(heatmap > 1000);                   // the confusion matrix's darkest cells
 
-  // Kept for a person to look at: build/tests/html_report_screenshot.png under ctest.
-  const auto kept = fs::current_path() / "html_report_screenshot.png";
+  // Kept for a person to look at, outside any source tree whatever directory the test runs in.
+  const auto kept = fs::temp_directory_path() / "kiln_html_report_screenshot.png";
   fs::copy_file(png, kept, fs::copy_options::overwrite_existing);
   MESSAGE("the rendered report: ", kept.string());
 }
