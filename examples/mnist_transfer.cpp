@@ -37,10 +37,10 @@ TORCH_MODULE(SmallCnn);
 struct epoch_report {
   const char* stage;
   void on_epoch_end(kiln::context& ctx) {
-    std::printf("[%s] epoch %lld/%lld  train loss %.4f  val loss %.4f  val accuracy %.4f  lr %.2e\n",
+    std::printf("[%s] epoch %lld/%lld  train loss %.4f  val loss %.4f  val accuracy %.4f  val f1 macro %.4f  lr %.2e\n",
                 stage, static_cast<long long>(ctx.epoch + 1), static_cast<long long>(ctx.max_epochs),
                 ctx.metrics.at("train/loss"), ctx.metrics.at("val/loss"),
-                ctx.metrics.at("val/accuracy"), ctx.learning_rates.back());
+                ctx.metrics.at("val/accuracy"), ctx.metrics.at("val/f1_macro"), ctx.learning_rates.back());
     std::fflush(stdout);
   }
 };
@@ -65,7 +65,7 @@ int main(int argc, char** argv) try {
     kiln::data::tensor_batches val{source_val.images, source_val.labels, {.batch_size = 256}};
 
     kiln::trainer pretrain{kiln::backbone<SmallCnn>{}, kiln::head{torch::nn::Linear(128, 5)},
-                           kiln::adam{.lr = 1e-3}, kiln::metrics<kiln::accuracy>{},
+                           kiln::adam{.lr = 1e-3}, kiln::metrics<kiln::accuracy, kiln::f1<kiln::average::macro>>{},
                            kiln::callbacks{epoch_report{"pretrain 0-4"}}};
     pretrain.fit(batches, val, {.epochs = 3});
     kiln::save_weights(pretrain.backbone(), out_dir / "pretrained_backbone.pt");
@@ -84,7 +84,7 @@ int main(int argc, char** argv) try {
       kiln::adamw{.lr = 2e-3, .weight_decay = 1e-2},
       kiln::step_lr{.step_size = 2, .gamma = 0.3},
       kiln::accumulate<2>{},
-      kiln::metrics<kiln::accuracy>{},
+      kiln::metrics<kiln::accuracy, kiln::f1<kiln::average::macro>>{},
       kiln::callbacks{epoch_report{"fine-tune 5-9"}, kiln::csv_logger{.path = out_dir / "finetune_metrics.csv"},
                       kiln::tensorboard_logger{.log_dir = out_dir / "runs" / "finetune"},
                       kiln::html_report{.path = out_dir / "finetune_report.html",

@@ -73,4 +73,5 @@ else
 fi
 
 bash "$REPO_ROOT/scripts/prepare_mnist.sh"
+/usr/bin/python3 "$REPO_ROOT/scripts/prepare_tables.py"  # data/breast_cancer.csv from python3-sklearn
 log "done"
