@@ -22,7 +22,7 @@ count() {  # instructions per step of one case
 }
 
 printf '%-22s %14s %14s %8s\n' case kiln hand kiln/hand
-for c in tiny_mlp/plain tiny_mlp/full mnist_mlp/plain mnist_mlp/full; do
+for c in tiny_mlp/plain tiny_mlp/full mnist_mlp/plain mnist_mlp/full mnist_mlp/metrics; do
   k=$(count "kiln/$c")
   h=$(count "hand/$c")
   printf '%-22s %14d %14d %8.4f\n' "$c" "$k" "$h" "$(echo "$k / $h" | awk '{ print $1 / $3 }')"

@@ -6,6 +6,10 @@
 //
 //   plain     zero_grad, forward, cross-entropy, backward, SGD step; running loss on the device
 //   full      the same with accumulate<4>, a per-step StepLR schedule and three callbacks
+//   metrics   plain, then validation over 16 batches (loss, accuracy, macro F1, one-vs-rest
+//             macro AUROC); the hand loop computes the same metrics by hand: a correct count and
+//             a confusion matrix on the device, softmax probabilities kept per batch, all read
+//             once at the end of the epoch
 //
 // Models: tiny_mlp 32→64→2 at batch 16 (overhead-bound), mnist_mlp 784→256→10 at batch 64.
 #include <kiln/kiln.hpp>
@@ -43,10 +47,10 @@ constexpr double lr = 0.01;
 
 using batch_list = std::vector<std::pair<torch::Tensor, torch::Tensor>>;
 
-batch_list make_batches(const shape& s) {
-  torch::manual_seed(0);
+batch_list make_batches(const shape& s, int count = batches_per_epoch, std::uint64_t seed = 0) {
+  torch::manual_seed(seed);
   batch_list out;
-  for (int i = 0; i < batches_per_epoch; ++i) {
+  for (int i = 0; i < count; ++i) {
     out.emplace_back(torch::randn({s.batch, s.in}), torch::randint(0, s.out, {s.batch}, torch::kLong));
   }
   return out;
@@ -121,6 +125,8 @@ class hand_plain {
     benchmark::DoNotOptimize(loss_sum.item<double>() / static_cast<double>(samples));
   }
 
+  Mlp& model() { return model_; }
+
  private:
   batch_list batches_;
   Mlp model_;
@@ -187,6 +193,90 @@ class hand_full {
   double lr_sum_ = 0;
 };
 
+// The "metrics" rows: validation data, and the hand loop's own metrics.
+constexpr int val_batches = 16;
+
+auto make_kiln_metrics(shape s) {
+  torch::manual_seed(1);
+  return kiln::trainer{kiln::backbone<Mlp>{.module = Mlp(s.in, s.hidden, s.out)}, kiln::sgd{.lr = lr},
+                       kiln::metrics<kiln::accuracy, kiln::f1<kiln::average::macro>, kiln::auroc<kiln::average::macro>>{}};
+}
+
+class kiln_metrics {
+ public:
+  explicit kiln_metrics(shape s)
+      : batches_(make_batches(s)), val_(make_batches(s, val_batches, 2)), trainer_(make_kiln_metrics(s)) {}
+  void epoch() { benchmark::DoNotOptimize(trainer_.fit(batches_, val_)); }
+
+ private:
+  batch_list batches_, val_;
+  decltype(make_kiln_metrics(shape{})) trainer_;
+};
+
+// Macro F1 from a confusion matrix (rows true, columns predicted): 2·tp / (predicted + actual)
+// per class, averaged over the classes that occur.
+double macro_f1(const torch::Tensor& confusion) {
+  const auto m = confusion.to(torch::kDouble);
+  const auto occurrences = m.sum(0) + m.sum(1);
+  const auto present = occurrences.gt(0);
+  const auto f1 = m.diagonal().mul(2).div(occurrences.clamp_min(1));
+  return f1.mul(present).sum().item<double>() / present.sum().item<double>();
+}
+
+// One-vs-rest macro AUROC: per class, the ROC curve at each distinct probability, integrated by
+// torch::trapz.
+double macro_auroc(const torch::Tensor& probabilities, const torch::Tensor& targets) {
+  double sum = 0;
+  const auto zero = torch::zeros({1}, torch::kDouble);
+  for (std::int64_t c = 0; c < probabilities.size(1); ++c) {
+    const auto [sorted, order] = probabilities.select(1, c).sort(0, /*descending=*/true);
+    const auto positive = targets.index_select(0, order).eq(c).to(torch::kDouble);
+    const auto last = torch::cat({sorted.slice(0, 1).ne(sorted.slice(0, 0, -1)), torch::ones({1}, torch::kBool)});
+    const auto tps = positive.cumsum(0).masked_select(last), fps = (1 - positive).cumsum(0).masked_select(last);
+    sum += torch::trapz(torch::cat({zero, tps / tps[-1]}), torch::cat({zero, fps / fps[-1]})).item<double>();
+  }
+  return sum / static_cast<double>(probabilities.size(1));
+}
+
+class hand_metrics {
+ public:
+  explicit hand_metrics(shape s) : train_(s), val_(make_batches(s, val_batches, 2)), classes_(s.out) {}
+
+  void epoch() {
+    train_.epoch();
+    torch::NoGradGuard no_grad;
+    auto& model = train_.model();
+    model->eval();
+    auto loss_sum = torch::zeros({}, torch::kDouble);
+    auto correct = torch::zeros({}, torch::kLong);
+    auto confusion = torch::zeros({classes_ * classes_}, torch::kLong);
+    std::vector<torch::Tensor> probabilities, targets;
+    std::int64_t samples = 0;
+    for (const auto& [x, y] : val_) {
+      auto input = x.to(torch::kCPU, true), target = y.to(torch::kCPU, true);
+      auto logits = model->forward(input);
+      loss_sum.add_(torch::nn::functional::cross_entropy(logits, target), input.size(0));
+      auto predicted = logits.argmax(1);
+      correct.add_(predicted.eq(target).sum());
+      auto cell = target * classes_ + predicted;
+      confusion.index_add_(0, cell, torch::ones_like(cell));
+      probabilities.push_back(logits.softmax(1));
+      targets.push_back(target);
+      samples += input.size(0);
+    }
+    const auto n = static_cast<double>(samples);
+    benchmark::DoNotOptimize(loss_sum.item<double>() / n);
+    benchmark::DoNotOptimize(static_cast<double>(correct.item<std::int64_t>()) / n);
+    benchmark::DoNotOptimize(macro_f1(confusion.view({classes_, classes_})));
+    benchmark::DoNotOptimize(macro_auroc(torch::cat(probabilities).to(torch::kDouble), torch::cat(targets)));
+  }
+
+ private:
+  hand_plain train_;
+  batch_list val_;
+  std::int64_t classes_;
+};
+
 template <class Case>
 void run(benchmark::State& state, shape s) {
   Case c(s);
@@ -226,6 +316,7 @@ const named_case cases[] = {
     entry<kiln_full>("kiln/tiny_mlp/full", tiny_mlp),     entry<hand_full>("hand/tiny_mlp/full", tiny_mlp),
     entry<kiln_plain>("kiln/mnist_mlp/plain", mnist_mlp), entry<hand_plain>("hand/mnist_mlp/plain", mnist_mlp),
     entry<kiln_full>("kiln/mnist_mlp/full", mnist_mlp),   entry<hand_full>("hand/mnist_mlp/full", mnist_mlp),
+    entry<kiln_metrics>("kiln/mnist_mlp/metrics", mnist_mlp), entry<hand_metrics>("hand/mnist_mlp/metrics", mnist_mlp),
 };
 
 }  // namespace
