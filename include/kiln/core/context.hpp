@@ -28,6 +28,7 @@ struct context {
   std::int64_t epoch = 0;       ///< current epoch, from 0
   std::int64_t max_epochs = 0;  ///< epochs the fit was asked for
   std::int64_t batch = 0;       ///< index of the current batch within its epoch
+  std::int64_t batches_per_epoch = -1;  ///< when the training data has a size(); else −1
   std::int64_t step = 0;        ///< optimizer steps this trainer has taken, over all its fits
 
   /// Learning rate of each parameter group (backbone first, then head), as now in force.

@@ -336,6 +336,9 @@ class trainer {
   void train_epoch(Train& train) {
     model_->train();
     for (const auto& child : frozen_) child->eval();
+    if constexpr (requires { std::size(train); }) {
+      ctx_.batches_per_epoch = static_cast<std::int64_t>(std::size(train));
+    }
     callbacks_.template run<hook::epoch_begin>(ctx_);
     loss_sum_ = torch::zeros({}, torch::TensorOptions(device_).dtype(torch::kDouble));
     std::int64_t samples = 0;

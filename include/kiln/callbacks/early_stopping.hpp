@@ -1,0 +1,107 @@
+// kiln/callbacks/early_stopping.hpp — stop when a monitored metric stops improving.
+//
+// After each epoch's validation, the monitored value improves when it beats the best so far by
+// more than min_delta (mode min: value < best − min_delta; mode max: value > best + min_delta).
+// Each epoch without improvement adds one to a counter that an improvement resets; the fit stops
+// when the counter reaches `patience` — with patience 3, after the third epoch in a row without
+// improvement (PyTorch Lightning's rule). A value that is NaN or infinite stops the fit at once
+// when `stop_on_non_finite` (the default). With `restore_best_weights`, the model's parameters
+// and buffers from the best epoch are copied back when the fit ends.
+//
+//   kiln::callbacks{kiln::early_stopping{.monitor = "val/loss", .patience = 3}}
+#pragma once
+
+#include <kiln/core/context.hpp>
+#include <kiln/detail/check.hpp>
+
+#include <torch/types.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+/// Whether smaller or larger values of a monitored metric are better.
+enum class mode { min, max };
+
+struct early_stopping {
+  std::string monitor = "val/loss";
+  kiln::mode mode = kiln::mode::min;
+  double min_delta = 0.0;
+  std::int64_t patience = 3;
+  bool stop_on_non_finite = true;
+  bool restore_best_weights = false;
+
+  struct state_type {
+    double best = std::numeric_limits<double>::infinity();
+    std::int64_t wait = 0;         ///< epochs in a row without improvement
+    std::int64_t best_epoch = -1;
+    std::int64_t stopped_epoch = -1;
+    std::vector<torch::Tensor> best_weights;
+  };
+  state_type state{};  ///< running state (not an option)
+
+  void on_fit_begin(kiln::context&) {
+    detail::check_non_negative("kiln::early_stopping", "min_delta", min_delta);
+    detail::check_option(patience >= 1, "kiln::early_stopping", "patience", "at least 1", patience);
+    state.best = mode == kiln::mode::min ? std::numeric_limits<double>::infinity()
+                                    : -std::numeric_limits<double>::infinity();
+    state.wait = 0;
+    state.best_epoch = -1;
+    state.stopped_epoch = -1;
+    state.best_weights.clear();
+  }
+
+  void on_epoch_end(kiln::context& ctx) {
+    const double* value = ctx.metrics.find(monitor);
+    if (value == nullptr) ctx.metrics.at(monitor);  // throws, naming the metrics computed
+    if (!std::isfinite(*value)) {
+      if (stop_on_non_finite) stop(ctx);
+      return;
+    }
+    if (improves(*value)) {
+      state.best = *value;
+      state.best_epoch = ctx.epoch;
+      state.wait = 0;
+      if (restore_best_weights) remember(ctx.model);
+      return;
+    }
+    if (++state.wait >= patience) stop(ctx);
+  }
+
+  void on_fit_end(kiln::context& ctx) {
+    if (!restore_best_weights || state.best_weights.empty()) return;
+    torch::NoGradGuard no_grad;
+    auto current = state_of(ctx.model);
+    for (std::size_t i = 0; i < current.size(); ++i) current[i].copy_(state.best_weights[i]);
+  }
+
+  /// The best value seen, the epoch it was seen (−1: none), the epoch the fit was stopped (−1: not).
+  [[nodiscard]] double best() const noexcept { return state.best; }
+  [[nodiscard]] std::int64_t best_epoch() const noexcept { return state.best_epoch; }
+  [[nodiscard]] std::int64_t stopped_epoch() const noexcept { return state.stopped_epoch; }
+
+ private:
+  [[nodiscard]] bool improves(double value) const noexcept {
+    return mode == kiln::mode::min ? value < state.best - min_delta : value > state.best + min_delta;
+  }
+  void stop(kiln::context& ctx) {
+    state.stopped_epoch = ctx.epoch;
+    ctx.request_stop();
+  }
+  static std::vector<torch::Tensor> state_of(torch::nn::Module& model) {
+    auto tensors = model.parameters();
+    for (auto& b : model.buffers()) tensors.push_back(b);
+    return tensors;
+  }
+  void remember(torch::nn::Module& model) {
+    state.best_weights.clear();
+    for (const auto& t : state_of(model)) state.best_weights.push_back(t.detach().clone());
+  }
+
+};
+
+}  // namespace kiln
