@@ -67,6 +67,9 @@ kiln_compile_fail(callback_without_hook  "kiln::callbacks: a type inside kiln::c
 kiln_compile_fail(loss_one_argument      "kiln::loss{f}: f must be callable as f(output, target)")
 kiln_compile_fail(metric_without_compute "kiln::metrics<Ms...>: a type is not a kiln::Metric")
 kiln_compile_fail(backbone_not_a_module  "kiln::backbone<M>: M must be a torch::nn module holder")
+kiln_compile_fail(plateau_monitor_never_computed "the pipeline never computes the metric the scheduler monitors")
+kiln_compile_fail(plateau_val_monitor_without_validation "which needs validation data")
+kiln_compile_fail(warmup_of_one_cycle    "one_cycle already warms up")
 
 # Positive control: the same mechanism on a valid pipeline must build (exit status 0).
 add_library(cf_valid_pipeline OBJECT EXCLUDE_FROM_ALL ${_kiln_cf_dir}/valid_pipeline.cpp)
