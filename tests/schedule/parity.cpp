@@ -27,7 +27,7 @@ json describe(const kiln::cosine_annealing& s) {
 json describe(const kiln::cosine_warm_restarts& s) {
   return {{"kind", "warm_restarts"}, {"T_0", s.t_0}, {"T_mult", s.t_mult}, {"eta_min", s.eta_min}};
 }
-template <kiln::detail::fixed_string M>
+template <kiln::detail::name_chars M>
 json describe(const kiln::reduce_on_plateau<M>& s) {
   return {{"kind", "plateau"},
           {"mode", s.mode == kiln::monitor_mode::min ? "min" : "max"},

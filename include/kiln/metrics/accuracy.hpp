@@ -12,7 +12,7 @@
 #pragma once
 
 #include <kiln/metrics/inputs.hpp>
-#include <kiln/metrics/name.hpp>
+#include <kiln/detail/name_chars.hpp>
 
 #include <torch/types.h>
 

@@ -29,7 +29,7 @@
 
 #include <kiln/detail/check.hpp>
 #include <kiln/metrics/inputs.hpp>
-#include <kiln/metrics/name.hpp>
+#include <kiln/detail/name_chars.hpp>
 
 #include <torch/types.h>
 

@@ -14,7 +14,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
-#include <kiln/metrics/name.hpp>
+#include <kiln/detail/name_chars.hpp>
 
 #include <torch/types.h>
 

@@ -14,6 +14,7 @@
 
 #include <kiln/core/role.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/name_chars.hpp>
 #include <kiln/schedule/scheduler.hpp>
 
 #include <algorithm>
@@ -42,7 +43,7 @@ enum class threshold_mode { rel, abs };
 ///
 /// `Monitor`, when given, fixes the metric at compile time; `monitor` then defaults to it and
 /// may not name another.
-template <detail::fixed_string Monitor = "">
+template <detail::name_chars Monitor = "">
 struct reduce_on_plateau {
   using kiln_role = role::scheduler;
   static constexpr std::string_view fixed_monitor = Monitor.view();

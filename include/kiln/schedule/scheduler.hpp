@@ -108,14 +108,6 @@ constexpr std::int64_t python_mod(std::int64_t a, std::int64_t b) noexcept {
   return r < 0 ? r + b : r;
 }
 
-/// A string usable as a template argument: kiln::reduce_on_plateau<"val/accuracy">.
-template <std::size_t N>
-struct fixed_string {
-  char text[N]{};
-  consteval fixed_string(const char (&s)[N]) { std::copy_n(s, N, text); }  // NOLINT: implicit on purpose
-  [[nodiscard]] constexpr std::string_view view() const noexcept { return {text, N - 1}; }
-};
-
 // Called from a consteval constructor, this makes the compiler stop at the call and show the
 // line, whose string says what is wrong.
 void compile_error(const char* message);

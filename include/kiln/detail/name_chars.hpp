@@ -1,11 +1,11 @@
-// kiln/metrics/name.hpp — metric names built at compile time ("f1_macro", "top5_accuracy",
-// "ndcg@10") from a metric's template arguments.
+// kiln/detail/name_chars.hpp — strings as template arguments: a literal such as the metric in
+// kiln::reduce_on_plateau<"val/accuracy">, and metric names built at compile time
+// ("f1_macro", "top5_accuracy", "ndcg@10") from a metric's template arguments.
 //
 // A metric's `name` is a `static constexpr std::string_view`; for a template such as
 // kiln::top_k_accuracy<K> the characters must live somewhere for each K. They live in a
-// template parameter object: one static, immutable object per distinct string. (name_chars
-// differs from kiln/schedule's fixed_string, a literal taken as a template argument: it is
-// built by concatenation and from numbers, so it holds no terminating NUL.)
+// template parameter object: one static, immutable object per distinct string. The characters
+// are held without a terminating NUL, so names can be concatenated.
 //
 //   static constexpr std::string_view name =
 //       detail::static_name<detail::name_chars("top") + detail::decimal<K>() + detail::name_chars("_accuracy")>;
