@@ -8,8 +8,7 @@ float64; its gradient with respect to the input comes from autograd, after multi
 reduction-"none" loss by the case's "upstream" tensor and summing. Output, per case:
 {"value": [flat], "grad": [flat]}.
 """
-import json
-import sys
+import json_cases
 
 import torch
 import torch.nn.functional as F
@@ -71,10 +70,7 @@ def compute(case):
 
 
 def main():
-    with open(sys.argv[1]) as f:
-        cases = json.load(f)
-    with open(sys.argv[2], "w") as f:
-        json.dump([compute(case) for case in cases], f)
+    json_cases.answer(compute)
 
 
 if __name__ == "__main__":

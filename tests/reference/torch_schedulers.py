@@ -8,8 +8,7 @@ that optimizer and torch.optim.lr_scheduler's scheduler, records every group's l
 or Adam's beta1) after construction and after each of the advances (optimizer.step() then
 scheduler.step(), PyTorch's documented order), and writes [{"lr": [[...]], "momentum": [[...]]}].
 """
-import json
-import sys
+import json_cases
 import warnings
 
 import torch
@@ -110,10 +109,7 @@ def run(case):
 
 def main():
     warnings.simplefilter("ignore")  # SequentialLR's step(0) warns that epoch arguments are deprecated
-    with open(sys.argv[1]) as f:
-        cases = json.load(f)
-    with open(sys.argv[2], "w") as f:
-        json.dump([run(case) for case in cases], f)
+    json_cases.answer(run)
 
 
 if __name__ == "__main__":
