@@ -397,14 +397,14 @@ class trainer {
   void prepare_scheduler(Train& train, bool validates, const fit_options& options) {
     if constexpr (scheduler_type::monitors_metric) {
       const std::string_view name = scheduler_.policy().monitored();
-      std::string computed = "train/loss";
-      if (validates) {
-        computed += ", val/loss";
-        for (const auto metric : detail::metric_names<metrics_policy>::get()) {
-          if (metrics_policy::has(metric)) computed += detail::concat(", val/", metric);
-        }
-      }
       if (validates ? !detail::computes_metric<metrics_policy>(name) : name != "train/loss") {
+        std::string computed = "train/loss";  // the list is built only for the message
+        if (validates) {
+          computed += ", val/loss";
+          for (const auto metric : detail::metric_names<metrics_policy>::get()) {
+            if (metrics_policy::has(metric)) computed += detail::concat(", val/", metric);
+          }
+        }
         throw std::invalid_argument(detail::concat(
             "kiln::reduce_on_plateau: monitors \"", name, "\", which this fit never computes; it computes ",
             computed, validates || !name.starts_with("val/") ? "" : " (fit(train) has no validation data)"));
