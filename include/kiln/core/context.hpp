@@ -7,6 +7,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace kiln {
@@ -33,6 +34,10 @@ struct context {
 
   /// Learning rate of each parameter group (backbone first, then head), as now in force.
   std::vector<double> learning_rates;
+
+  /// The run's effective runtime configuration as JSON text (see kiln/config/config.hpp);
+  /// empty when the trainer was built without a kiln::config. Checkpoints and loggers save it.
+  std::string hyperparameters;
 
   /// Latest epoch-level results: "train/loss", "val/loss", "val/<metric>".
   metric_values metrics;
