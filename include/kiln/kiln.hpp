@@ -6,13 +6,23 @@
 //   kiln::trainer t{kiln::backbone<Net>{}, kiln::sgd{.lr = 0.1}, kiln::metrics<kiln::accuracy>{}};
 #pragma once
 
+#include <kiln/callbacks/backbone_finetuning.hpp>
 #include <kiln/callbacks/callbacks.hpp>
+#include <kiln/callbacks/checkpoint_on_signal.hpp>
 #include <kiln/callbacks/csv_logger.hpp>
+#include <kiln/callbacks/early_stopping.hpp>
+#include <kiln/callbacks/gradient_clipping.hpp>
 #include <kiln/callbacks/html_report.hpp>
+#include <kiln/callbacks/lr_monitor.hpp>
+#include <kiln/callbacks/model_checkpoint.hpp>
+#include <kiln/callbacks/progress_bar.hpp>
 #include <kiln/callbacks/tensorboard.hpp>
+#include <kiln/callbacks/terminate_on_nan.hpp>
 #include <kiln/core/batch.hpp>
+#include <kiln/core/checkpoint.hpp>
 #include <kiln/core/context.hpp>
 #include <kiln/core/metric_values.hpp>
+#include <kiln/core/mode.hpp>
 #include <kiln/core/recipe.hpp>
 #include <kiln/core/role.hpp>
 #include <kiln/core/trainer.hpp>

@@ -9,6 +9,10 @@
 //   void on_batch_end(kiln::context&);              after each training batch
 //   void on_validation_end(kiln::context&);         validation results are in ctx.metrics
 //   void on_epoch_end(kiln::context&);              after validation and the scheduler
+//   void on_checkpoint(kiln::context&);             after every on_epoch_end: the epoch's state
+//                                                   is final; write checkpoints here
+//   void on_interrupt(kiln::context&);              ctx.interrupt() ended the fit in the middle
+//                                                   of an epoch: checkpoint that moment here
 //   void on_fit_end(kiln::context&);                after the last epoch
 //
 // Hooks are found at compile time and called directly, so a pipeline without callbacks pays
@@ -74,6 +78,8 @@ KILN_DETAIL_HOOK(on_before_optimizer_step)
 KILN_DETAIL_HOOK(on_batch_end)
 KILN_DETAIL_HOOK(on_validation_end)
 KILN_DETAIL_HOOK(on_epoch_end)
+KILN_DETAIL_HOOK(on_checkpoint)
+KILN_DETAIL_HOOK(on_interrupt)
 KILN_DETAIL_HOOK(on_fit_end)
 #undef KILN_DETAIL_HOOK
 
@@ -82,7 +88,8 @@ inline constexpr bool declares_any_hook =
     on_fit_begin_t::declared<C> || on_epoch_begin_t::declared<C> ||
     on_batch_begin_t::declared<C> || on_before_optimizer_step_t::declared<C> ||
     on_batch_end_t::declared<C> || on_validation_end_t::declared<C> ||
-    on_epoch_end_t::declared<C> || on_fit_end_t::declared<C>;
+    on_epoch_end_t::declared<C> || on_checkpoint_t::declared<C> || on_interrupt_t::declared<C> ||
+    on_fit_end_t::declared<C>;
 
 }  // namespace detail
 
@@ -94,6 +101,8 @@ using before_optimizer_step = detail::on_before_optimizer_step_t;
 using batch_end = detail::on_batch_end_t;
 using validation_end = detail::on_validation_end_t;
 using epoch_end = detail::on_epoch_end_t;
+using checkpoint = detail::on_checkpoint_t;
+using interrupt = detail::on_interrupt_t;
 using fit_end = detail::on_fit_end_t;
 }  // namespace hook
 
@@ -109,6 +118,8 @@ concept Callback =
     (!detail::on_batch_end_t::declared<C> || detail::on_batch_end_t::callable<C>) &&
     (!detail::on_validation_end_t::declared<C> || detail::on_validation_end_t::callable<C>) &&
     (!detail::on_epoch_end_t::declared<C> || detail::on_epoch_end_t::callable<C>) &&
+    (!detail::on_checkpoint_t::declared<C> || detail::on_checkpoint_t::callable<C>) &&
+    (!detail::on_interrupt_t::declared<C> || detail::on_interrupt_t::callable<C>) &&
     (!detail::on_fit_end_t::declared<C> || detail::on_fit_end_t::callable<C>);
 
 namespace detail {
@@ -118,11 +129,13 @@ constexpr bool is_a_callback() {
                 "kiln::callbacks: a type inside kiln::callbacks{...} has no hook (it is named "
                 "in the 'with C = ...' note below); give it one of on_fit_begin, "
                 "on_epoch_begin, on_batch_begin, on_before_optimizer_step, on_batch_end, "
-                "on_validation_end, on_epoch_end, on_fit_end, each `void (kiln::context&)`.");
+                "on_validation_end, on_epoch_end, on_checkpoint, on_interrupt, on_fit_end, "
+                "each `void (kiln::context&)`.");
   return on_fit_begin_t::check<C>() && on_epoch_begin_t::check<C>() &&
          on_batch_begin_t::check<C>() && on_before_optimizer_step_t::check<C>() &&
          on_batch_end_t::check<C>() && on_validation_end_t::check<C>() &&
-         on_epoch_end_t::check<C>() && on_fit_end_t::check<C>();
+         on_epoch_end_t::check<C>() && on_checkpoint_t::check<C>() && on_interrupt_t::check<C>() &&
+         on_fit_end_t::check<C>();
 }
 }  // namespace detail
 
@@ -148,6 +161,12 @@ class callbacks {
     if constexpr (any<Hook>) {
       std::apply([&ctx](auto&... c) { (run_one<Hook>(c, ctx), ...); }, items_);
     }
+  }
+
+  /// Calls f(callback) for each callback, in order.
+  template <class F>
+  void each(F&& f) {
+    std::apply([&f](auto&... c) { (f(c), ...); }, items_);
   }
 
   template <class C>

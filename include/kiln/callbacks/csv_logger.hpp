@@ -68,6 +68,16 @@ struct csv_log_state {
   bool file_written = false;         ///< `path` holds this logger's header
   std::vector<std::string> columns;  ///< the value columns, after epoch and step
   std::vector<std::string> lines;    ///< every data line, for when new columns widen them all
+
+  // What a checkpoint keeps. A restored logger has file_written false, so its next row
+  // rewrites the file from these lines: rows a killed run wrote after the checkpoint go away.
+  template <class F>
+  void each(F&& f) {
+    f("started", started);
+    f("columns", columns);
+    f("lines", lines);
+    recorder.each(f);
+  }
 };
 
 }  // namespace detail

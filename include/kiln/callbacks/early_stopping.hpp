@@ -12,6 +12,7 @@
 #pragma once
 
 #include <kiln/core/context.hpp>
+#include <kiln/core/mode.hpp>
 #include <kiln/detail/check.hpp>
 
 #include <torch/types.h>
@@ -23,9 +24,6 @@
 #include <vector>
 
 namespace kiln {
-
-/// Whether smaller or larger values of a monitored metric are better.
-enum class mode { min, max };
 
 struct early_stopping {
   std::string monitor = "val/loss";
@@ -41,6 +39,15 @@ struct early_stopping {
     std::int64_t best_epoch = -1;
     std::int64_t stopped_epoch = -1;
     std::vector<torch::Tensor> best_weights;
+
+    template <class F>
+    void each(F&& f) {  // what a checkpoint keeps
+      f("best", best);
+      f("wait", wait);
+      f("best_epoch", best_epoch);
+      f("stopped_epoch", stopped_epoch);
+      f("best_weights", best_weights);
+    }
   };
   state_type state{};  ///< running state (not an option)
 
@@ -57,7 +64,7 @@ struct early_stopping {
 
   void on_epoch_end(kiln::context& ctx) {
     const double* value = ctx.metrics.find(monitor);
-    if (value == nullptr) ctx.metrics.at(monitor);  // throws, naming the metrics computed
+    if (value == nullptr) (void)ctx.metrics.at(monitor);  // throws, naming the metrics computed
     if (!std::isfinite(*value)) {
       if (stop_on_non_finite) stop(ctx);
       return;

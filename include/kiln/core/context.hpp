@@ -7,6 +7,8 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,7 +30,8 @@ struct context {
 
   std::int64_t epoch = 0;       ///< current epoch, from 0
   std::int64_t max_epochs = 0;  ///< epochs the fit was asked for
-  std::int64_t batch = 0;       ///< index of the current batch within its epoch
+  std::int64_t batch = 0;       ///< index of the current batch within its epoch; in on_epoch_begin,
+                                ///< the batch a resumed epoch starts at (0: a whole epoch)
   std::int64_t batches_per_epoch = -1;  ///< when the training data has a size(); else −1
   std::int64_t step = 0;        ///< optimizer steps this trainer has taken, over all its fits
 
@@ -46,12 +49,51 @@ struct context {
   /// Valid in on_batch_end and on_before_optimizer_step. Reading its value synchronises.
   torch::Tensor loss;
 
+  /// The backbone's top-level children that kiln::freeze<N> froze and that are still frozen:
+  /// no gradients, kept in eval mode. Their parameters stay in the optimizer's first group.
+  std::vector<std::shared_ptr<torch::nn::Module>> frozen;
+
   /// Ends the fit after the current batch (from a batch hook) or epoch (from an epoch hook).
   void request_stop() noexcept { stop_requested_ = true; }
   [[nodiscard]] bool stop_requested() const noexcept { return stop_requested_; }
 
+  /// Ends the fit at the next complete optimizer step, in the middle of the epoch, without
+  /// validating (from an epoch hook: at the end of the epoch). The on_interrupt hooks then run,
+  /// and a checkpoint written there resumes at that batch. kiln::checkpoint_on_signal uses it.
+  void interrupt() noexcept { interrupted_ = true; }
+  [[nodiscard]] bool interrupted() const noexcept { return interrupted_; }
+
+  /// Makes the frozen children trainable from the next batch on, in train mode; the optimizer's
+  /// parameter groups do not change (the backbone's group simply starts receiving gradients).
+  void unfreeze() {
+    for (const auto& child : frozen) {
+      for (auto& p : child->parameters()) p.requires_grad_(true);
+      child->train();
+    }
+    frozen.clear();
+  }
+
+  /// Writes a checkpoint of the whole trainer to `path`, atomically (see kiln/core/checkpoint.hpp).
+  /// Call it from on_checkpoint, where every callback's state for the epoch is final.
+  void save_checkpoint(const std::filesystem::path& path) const { save_(owner_, path); }
+
+  /// Set by the trainer: what save_checkpoint calls. A plain pointer, called once an epoch at most.
+  void bind_saver(void* owner, void (*save)(void*, const std::filesystem::path&)) noexcept {
+    owner_ = owner;
+    save_ = save;
+  }
+
+  /// Set by the trainer at the start of a fit and when it restores a checkpoint.
+  void restore_stop(bool stopped) noexcept {
+    stop_requested_ = stopped;
+    interrupted_ = false;
+  }
+
  private:
   bool stop_requested_ = false;
+  bool interrupted_ = false;
+  void* owner_ = nullptr;
+  void (*save_)(void*, const std::filesystem::path&) = nullptr;
 };
 
 }  // namespace kiln

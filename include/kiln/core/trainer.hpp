@@ -15,12 +15,14 @@
 
 #include <kiln/callbacks/callbacks.hpp>
 #include <kiln/core/batch.hpp>
+#include <kiln/core/checkpoint.hpp>
 #include <kiln/core/context.hpp>
 #include <kiln/core/metric_values.hpp>
 #include <kiln/core/recipe.hpp>
 #include <kiln/core/role.hpp>
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/network.hpp>
+#include <kiln/io/atomic_file.hpp>
 #include <kiln/loop/accumulate.hpp>
 #include <kiln/loss/losses.hpp>
 #include <kiln/metrics/metrics.hpp>
@@ -37,6 +39,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <iterator>
 #include <memory>
 #include <stdexcept>
@@ -51,7 +54,10 @@ namespace kiln {
 
 /// Runtime settings of one call to fit.
 struct fit_options {
-  std::int64_t epochs = 1;
+  std::int64_t epochs = 1;  ///< the epoch the fit ends at; a resumed fit counts the epochs before it
+  /// A checkpoint to continue from (see kiln/core/checkpoint.hpp): the fit restores everything
+  /// in it and trains epochs [its epoch, epochs). Empty: a fresh fit.
+  std::filesystem::path resume_from;
 
   void validate() const { detail::check_option(epochs >= 1, "kiln::fit", "epochs", "at least 1", epochs); }
 };
@@ -187,7 +193,8 @@ class trainer {
   trainer(const trainer&) = delete;  // the context refers to the model and optimizer inside
   trainer& operator=(const trainer&) = delete;
 
-  /// Trains for `options.epochs` epochs, validating after each on `val`.
+  /// Trains for `options.epochs` epochs, validating after each on `val`; returns every epoch's
+  /// results (a resumed fit's include those of the epochs before the checkpoint).
   template <BatchRange Train, BatchRange Val>
   history fit(Train&& train, Val&& val, const fit_options& options = {}) {
     return run_fit(train, &val, options);
@@ -239,6 +246,27 @@ class trainer {
   [[nodiscard]] scheduler_type& scheduler() noexcept { return scheduler_; }
   [[nodiscard]] const context& state() const noexcept { return ctx_; }
 
+  /// Writes everything needed to continue this run to `path`, atomically: a crash during the
+  /// write leaves the previous file whole. See kiln/core/checkpoint.hpp for what it holds.
+  void save_checkpoint(const std::filesystem::path& path) {
+    atomic_write(path, [&](const std::filesystem::path& tmp) {
+      torch::serialize::OutputArchive archive;
+      write_checkpoint(archive);
+      archive.save_to(tmp.string());
+    });
+  }
+
+  /// Restores everything a checkpoint holds: weights, optimizer, scheduler, callback states,
+  /// counters, random-number generators, history. Throws kiln::checkpoint_error naming the
+  /// file and the problem (missing, truncated, corrupt, another pipeline, other shapes); the
+  /// trainer may then be partly restored and should not be trained further.
+  /// To continue training, pass the path as fit_options::resume_from instead.
+  void load_checkpoint(const std::filesystem::path& path) {
+    const std::string where = "kiln::trainer::load_checkpoint('" + path.string() + "')";
+    auto callback_states = restore(path, where);
+    load_callback_states(callback_states, where);
+  }
+
  private:
   template <class P>
   static P take(const std::tuple<Policies&...>& policies) {
@@ -258,11 +286,14 @@ class trainer {
         metrics_(take<metrics_policy>(policies)),
         callbacks_(take<callbacks_policy>(policies)),
         model_(build_network(backbone_, take<head_policy>(policies))),
-        frozen_(freeze_children(model_->backbone())),
         optimizer_(param_groups(), optimizer_policy_.options()),
         scheduler_(take<scheduler_policy>(policies), optimizer_),
         ctx_{*model_, optimizer_} {
     ctx_.learning_rates = scheduler_.learning_rates();
+    ctx_.frozen = freeze_children(model_->backbone());
+    ctx_.bind_saver(this, [](void* self, const std::filesystem::path& path) {
+      static_cast<trainer*>(self)->save_checkpoint(path);
+    });
   }
 
   static network_type build_network(backbone_policy& b, head_policy h) {
@@ -313,38 +344,221 @@ class trainer {
   template <class Train, class Val>
   history run_fit(Train& train, Val* val, const fit_options& options) {
     options.validate();
+    history_.clear();
+    ctx_.restore_stop(false);
+    interrupted_batch_ = 0;
+    torch::serialize::InputArchive callback_states;
+    const bool resuming = !options.resume_from.empty();
+    const std::string where = "kiln::trainer::fit: resuming from '" + options.resume_from.string() + "'";
+    if (resuming) callback_states = restore(options.resume_from, where);
     prepare_scheduler(train, val != nullptr, options);
-    history epochs;
     ctx_.max_epochs = options.epochs;
     callbacks_.template run<hook::fit_begin>(ctx_);
-    for (std::int64_t epoch = 0; epoch < options.epochs && !ctx_.stop_requested(); ++epoch) {
+    if (resuming) load_callback_states(callback_states, where);  // after fit_begin, which resets them
+    for (auto epoch = static_cast<std::int64_t>(history_.size());
+         epoch < options.epochs && !ctx_.stop_requested() && !ctx_.interrupted(); ++epoch) {
       ctx_.epoch = epoch;
+      // Data that can replay a pass's order (kiln::data::tensor_batches) gets the pass number,
+      // so that a resumed run sees the batches the uninterrupted one would have seen.
+      if constexpr (requires { train.set_epoch(passes_); }) train.set_epoch(passes_);
       train_epoch(train);
+      if (interrupted_batch_ > 0) {  // mid-epoch: no validation, the epoch is not done
+        callbacks_.template run<hook::interrupt>(ctx_);
+        break;
+      }
+      ++passes_;
       if (val != nullptr && !ctx_.stop_requested()) {
         evaluate(*val, ctx_.metrics);
         callbacks_.template run<hook::validation_end>(ctx_);
       }
       if (scheduler_.interval() == interval::epoch) advance_scheduler();
       callbacks_.template run<hook::epoch_end>(ctx_);
-      epochs.push_back(ctx_.metrics);
+      history_.push_back(ctx_.metrics);
+      callbacks_.template run<hook::checkpoint>(ctx_);
     }
     callbacks_.template run<hook::fit_end>(ctx_);
-    return epochs;
+    return history_;
+  }
+
+  // The policy type of each role that decides the numbers a fit produces. Metrics and callbacks
+  // are left out: adding a logger to a resumed run is fine, and callback states match by type.
+  void write_pipeline(torch::serialize::OutputArchive& archive) const {
+    auto put = [&](const char* role, std::string_view type) { archive.write(role, std::string{type}); };
+    put("backbone", detail::type_name<backbone_policy>());
+    put("head", detail::type_name<head_policy>());
+    put("freeze", detail::type_name<freeze_policy>());
+    put("loss", detail::type_name<loss_policy>());
+    put("optimizer", detail::type_name<optimizer_policy>());
+    put("scheduler", detail::type_name<scheduler_policy>());
+    put("accumulate", detail::type_name<accumulate_policy>());
+  }
+
+  void write_checkpoint(torch::serialize::OutputArchive& archive) {
+    auto part = [&](const char* key, auto&& write) {
+      torch::serialize::OutputArchive sub;
+      write(sub);
+      archive.write(key, sub);
+    };
+    archive.write("kiln.format", detail::checkpoint_format);
+    part("kiln.pipeline", [&](auto& a) { write_pipeline(a); });
+    part("model", [&](auto& a) { model_->save(a); });
+    part("optimizer", [&](auto& a) { optimizer_.save(a); });
+    part("scheduler", [&](auto& a) { scheduler_.save(a); });
+    part("callbacks", [&](auto& a) {
+      each_persistent_callback([&](const std::string& key, auto& state) {
+        torch::serialize::OutputArchive one;
+        detail::state_writer w{one};
+        state.each(w);
+        a.write(key, one);
+      });
+    });
+    part("counters", [&](auto& a) {
+      detail::state_writer w{a};
+      w("epoch", static_cast<std::int64_t>(history_.size()));
+      w("batch", interrupted_batch_);  // batches done of an epoch interrupted part way; else 0
+      w("loss_sum", loss_sum_.defined() ? loss_sum_.detach().cpu() : torch::zeros({}, torch::kDouble));
+      w("samples", samples_);
+      w("step", ctx_.step);
+      w("passes", passes_);
+      w("frozen", static_cast<std::int64_t>(ctx_.frozen.size()));
+      w("stopped", ctx_.stop_requested());
+    });
+    part("rng", [&](auto& a) { detail::save_generators(a); });
+    part("history", [&](auto& a) { detail::save_history(a, history_); });
+    archive.write("hyperparameters", ctx_.hyperparameters);
+  }
+
+  // Calls f("<type>#<k>", state) for each callback with a persistent state; k counts the
+  // callbacks of that type before it, so that two loggers keep their own states.
+  template <class F>
+  void each_persistent_callback(F&& f) {
+    std::vector<std::string_view> seen;
+    callbacks_.each([&](auto& callback) {
+      using C = std::remove_cvref_t<decltype(callback)>;
+      if constexpr (detail::HasPersistentState<C>) {
+        constexpr std::string_view type = detail::type_name<C>();
+        std::size_t k = 0;
+        for (const auto t : seen) k += t == type;
+        seen.push_back(type);
+        f(detail::concat(type, '#', k), callback.state);
+      }
+    });
+  }
+
+  // Restores all but the callbacks' states, which it returns for after on_fit_begin.
+  torch::serialize::InputArchive restore(const std::filesystem::path& path, const std::string& where) {
+    auto archive = detail::open_checkpoint(path, where);
+    check_pipeline(archive, where);
+    const checkpoint_info info = detail::read_info(archive, where);
+    auto model = detail::sub_archive(archive, "model", where);
+    auto optimizer = detail::sub_archive(archive, "optimizer", where);
+    auto scheduler = detail::sub_archive(archive, "scheduler", where);
+    auto counters = detail::sub_archive(archive, "counters", where);
+    auto rng = detail::sub_archive(archive, "rng", where);
+    std::int64_t passes = 0, frozen = 0, batch = 0, samples = 0;
+    torch::Tensor loss_sum;
+    detail::state_reader read{counters, where + ", counters"};
+    read("passes", passes);
+    read("frozen", frozen);
+    read("batch", batch);
+    read("loss_sum", loss_sum);
+    read("samples", samples);
+    if (batch < 0 || samples < 0 || loss_sum.numel() != 1) {
+      throw checkpoint_error(where + ": the counters are corrupt");
+    }
+    const auto pipeline_frozen = static_cast<std::int64_t>(frozen_children);
+    if (frozen != 0 && frozen != pipeline_frozen) {
+      throw checkpoint_error(detail::concat(where, ": the checkpoint has ", frozen,
+                                            " frozen backbone children, this pipeline freezes ", pipeline_frozen));
+    }
+    try {
+      detail::load_module(*model_, model, where, "");
+    } catch (const c10::Error& e) {
+      throw checkpoint_error(detail::concat(where, ": the weights do not load (", detail::first_line(e.what()), ")"));
+    } catch (const std::runtime_error& e) {
+      throw checkpoint_error(e.what());
+    }
+    try {
+      optimizer_.load(optimizer);
+    } catch (const c10::Error& e) {
+      throw checkpoint_error(detail::concat(where, ": the optimizer state does not fit this optimizer (",
+                                            detail::first_line(e.what()), ")"));
+    }
+    try {
+      scheduler_.load(scheduler);
+    } catch (const std::exception& e) {
+      throw checkpoint_error(detail::concat(where, ": the scheduler state does not fit this scheduler (",
+                                            detail::first_line(e.what()), ")"));
+    }
+    if (frozen == 0) {
+      ctx_.unfreeze();
+    } else if (ctx_.frozen.empty()) {
+      ctx_.frozen = freeze_children(model_->backbone());
+    }
+    detail::load_generators(rng, where);
+    history_ = info.history;
+    ctx_.metrics = history_.empty() ? metric_values{} : history_.back();
+    ctx_.step = info.step;
+    ctx_.learning_rates = scheduler_.learning_rates();
+    ctx_.restore_stop(info.stopped);
+    passes_ = passes;
+    resume_batch_ = batch;
+    loss_sum_ = loss_sum.to(torch::TensorOptions(device_).dtype(torch::kDouble)).reshape({});
+    samples_ = samples;
+    return detail::sub_archive(archive, "callbacks", where);
+  }
+
+  void check_pipeline(torch::serialize::InputArchive& archive, const std::string& where) const {
+    auto saved = detail::sub_archive(archive, "kiln.pipeline", where);
+    auto check = [&](const char* role, std::string_view ours) {
+      std::string theirs;
+      detail::state_reader{saved, where + ", pipeline"}(role, theirs);
+      if (theirs != ours) {
+        throw checkpoint_error(detail::concat(where, ": the checkpoint was written by another pipeline: its ", role,
+                                              " is ", theirs, ", this trainer's is ", ours));
+      }
+    };
+    check("backbone", detail::type_name<backbone_policy>());
+    check("head", detail::type_name<head_policy>());
+    check("freeze", detail::type_name<freeze_policy>());
+    check("loss", detail::type_name<loss_policy>());
+    check("optimizer", detail::type_name<optimizer_policy>());
+    check("scheduler", detail::type_name<scheduler_policy>());
+    check("accumulate", detail::type_name<accumulate_policy>());
+  }
+
+  // A callback whose state the checkpoint lacks (one added since) keeps its fresh state.
+  void load_callback_states(torch::serialize::InputArchive& archive, const std::string& where) {
+    each_persistent_callback([&](const std::string& key, auto& state) {
+      torch::serialize::InputArchive one;
+      if (!archive.try_read(key, one)) return;
+      state = std::remove_cvref_t<decltype(state)>{};
+      detail::state_reader r{one, where + ", callback " + key};
+      state.each(r);
+    });
   }
 
   template <class Train>
   void train_epoch(Train& train) {
     model_->train();
-    for (const auto& child : frozen_) child->eval();
+    for (const auto& child : ctx_.frozen) child->eval();
     if constexpr (requires { std::size(train); }) {
       ctx_.batches_per_epoch = static_cast<std::int64_t>(std::size(train));
     }
+    const std::int64_t skip = std::exchange(resume_batch_, 0);  // a checkpoint's mid-epoch position
+    ctx_.batch = skip;  // > 0 tells the hooks that this epoch is resumed part way
     callbacks_.template run<hook::epoch_begin>(ctx_);
-    loss_sum_ = torch::zeros({}, torch::TensorOptions(device_).dtype(torch::kDouble));
-    std::int64_t samples = 0;
+    if (skip == 0) {
+      loss_sum_ = torch::zeros({}, torch::TensorOptions(device_).dtype(torch::kDouble));
+      samples_ = 0;
+    }
     std::size_t in_window = 0;
     ctx_.batch = 0;
     for (const auto& batch : train) {
+      if (ctx_.batch < skip) {  // trained before the checkpoint
+        ++ctx_.batch;
+        continue;
+      }
       auto [input, target] = detail::unpack(batch, device_);
       callbacks_.template run<hook::batch_begin>(ctx_);
       if (in_window == 0) optimizer_.zero_grad();
@@ -358,7 +572,7 @@ class trainer {
         torch::NoGradGuard no_grad;  // in place, no graph, no allocation
         loss_sum_.add_(loss, input.size(0));
       }
-      samples += input.size(0);
+      samples_ += input.size(0);
       if constexpr (wants_batch_loss) ctx_.loss = loss;
       if (++in_window == accumulation) {
         optimizer_step();
@@ -367,6 +581,10 @@ class trainer {
       callbacks_.template run<hook::batch_end>(ctx_);
       ++ctx_.batch;
       if (ctx_.stop_requested()) break;
+      if (ctx_.interrupted() && in_window == 0) {
+        interrupted_batch_ = ctx_.batch;
+        return;
+      }
     }
     if constexpr (accumulation > 1) {
       if (in_window > 0) {  // the epoch's last, partial window: mean over its real size
@@ -378,10 +596,10 @@ class trainer {
         optimizer_step();
       }
     }
-    if (samples == 0) {
+    if (samples_ == 0) {
       throw std::invalid_argument("kiln::trainer::fit: the training data produced no batches");
     }
-    ctx_.metrics.set("train/loss", loss_sum_.item<double>() / static_cast<double>(samples));
+    ctx_.metrics.set("train/loss", loss_sum_.item<double>() / static_cast<double>(samples_));
   }
 
   void optimizer_step() {
@@ -464,12 +682,16 @@ class trainer {
   metrics_policy metrics_;
   callbacks_policy callbacks_;
   network_type model_;
-  std::vector<std::shared_ptr<torch::nn::Module>> frozen_;
   optimizer_type optimizer_;
   scheduler_type scheduler_;
   context ctx_;
   torch::Tensor loss_sum_;
   torch::Device device_{torch::kCPU};
+  std::int64_t samples_ = 0;   // samples in loss_sum_, the running training loss of the epoch
+  history history_;            // the current fit's epochs, for checkpoints
+  std::int64_t passes_ = 0;    // training passes over all fits: each pass's data order
+  std::int64_t interrupted_batch_ = 0;  // where ctx.interrupt() ended the epoch; 0: at its end
+  std::int64_t resume_batch_ = 0;       // batches of the next epoch a checkpoint has done
 };
 
 template <class... Policies>

@@ -2,8 +2,8 @@
 //
 // tensor_batches is a range of torch::data::Example<> over (inputs, targets) held as two
 // tensors with the same first dimension. Each pass (each begin()) draws a new order when
-// shuffling, from its own seeded generator, so runs repeat exactly. Without shuffling a batch
-// is a view (no copy).
+// shuffling, from the seed and the pass number, so runs repeat exactly and resume exactly.
+// Without shuffling a batch is a view (no copy).
 //
 //   kiln::data::tensor_batches train{x, y, {.batch_size = 64, .shuffle = true, .seed = 1}};
 //   for (const auto& batch : train) { batch.data; batch.target; }
@@ -73,14 +73,20 @@ class tensor_batches {
     std::int64_t index_ = 0;
   };
 
-  /// Starts a pass; draws a new order when shuffling.
+  /// Starts a pass; when shuffling, its order is drawn from the seed and the pass number alone,
+  /// so that any pass can be replayed (a resumed run sees the orders of the uninterrupted one).
   iterator begin() {
     if (options_.shuffle) {
+      generator_.set_current_seed(options_.seed + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(pass_));
       order_ = torch::randperm(samples(), generator_, torch::TensorOptions().dtype(torch::kLong));
       if (inputs_.device() != order_.device()) order_ = order_.to(inputs_.device());
     }
+    ++pass_;
     return {this, 0};
   }
+
+  /// Makes the next pass the pass number `pass` (from 0); the trainer calls it before each epoch.
+  void set_epoch(std::int64_t pass) noexcept { pass_ = pass; }
   iterator end() const { return {this, size()}; }
 
   /// Batches per pass.
@@ -103,6 +109,7 @@ class tensor_batches {
   torch::Tensor targets_;
   batch_options options_;
   at::Generator generator_;
+  std::int64_t pass_ = 0;
   torch::Tensor order_;
 };
 

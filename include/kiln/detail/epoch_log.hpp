@@ -47,7 +47,24 @@ struct epoch_row {
 /// end of an epoch the trainer has already moved them on to the next epoch's.
 class epoch_recorder {
  public:
-  void begin(const context& ctx) { learning_rates_ = ctx.learning_rates; }
+  // An epoch resumed part way from a checkpoint (ctx.batch > 0) began before it: the rates kept
+  // from then (restored with the logger's state) stay.
+  void begin(const context& ctx) {
+    if (ctx.batch > 0 && learning_rates_) return;
+    learning_rates_ = ctx.learning_rates;
+  }
+
+  /// The rates kept for the epoch under way (empty: none), for a checkpoint.
+  template <class F>
+  void each(F&& f) {
+    std::vector<double> rates = learning_rates_.value_or(std::vector<double>{});
+    f("epoch_learning_rates", rates);
+    if (rates.empty()) {
+      learning_rates_.reset();
+    } else {
+      learning_rates_ = std::move(rates);
+    }
+  }
 
   [[nodiscard]] epoch_row take_row(const context& ctx) {
     epoch_row row{.epoch = ctx.epoch, .step = ctx.step, .values = {}};

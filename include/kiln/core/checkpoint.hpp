@@ -1,0 +1,339 @@
+// kiln/core/checkpoint.hpp — what a checkpoint holds, and reading one back with clear errors.
+//
+// A checkpoint is one LibTorch archive (the zip format torch::save writes) with:
+//
+//   kiln.format          1; a file from a newer kiln is refused
+//   kiln.pipeline.<role> the policy type of each role, as the compiler names it: a checkpoint
+//                        is resumed only by a pipeline of the same structure
+//   model                parameters and buffers, loaded strictly (kiln::load_weights reads them)
+//   optimizer            torch::optim's own state (momenta, Adam's moments and step counts)
+//   scheduler            the learning-rate schedule's position and its own variables
+//   callbacks/<i>        the state of the i-th callback that declares one (see below)
+//   counters             epoch (epochs the fit completed), batch (batches done of the next
+//                        epoch when ctx.interrupt() ended the fit part way, with that epoch's
+//                        running loss_sum and samples), step, passes (training passes, which
+//                        replay data orders), frozen (backbone children still frozen), stopped
+//   rng/cpu, rng/cuda<i> the random-number generators: dropout and shuffling resume exactly
+//   history/<e>          each completed epoch's metric names and values
+//   hyperparameters      the run's effective configuration, JSON text (empty without one)
+//
+// trainer::save_checkpoint writes it atomically (kiln/io/atomic_file.hpp): a process killed
+// during the write leaves the previous checkpoint whole. trainer::load_checkpoint, or
+// fit(..., {.resume_from = path}), restores every part.
+//
+// A callback keeps state across a resume by naming it `state` and giving its type a member
+// `template <class F> void each(F&& f)` that calls f("name", field) for each field to keep;
+// fields may be bool, integers, double, std::string, torch::Tensor or std::vector of those.
+//
+//   struct count_batches {
+//     struct state_type {
+//       std::int64_t seen = 0;
+//       template <class F> void each(F&& f) { f("seen", seen); }
+//     } state;
+//     void on_batch_end(kiln::context&) { ++state.seen; }
+//   };
+//
+// kiln::read_checkpoint_info(path) reads the header and counters without a pipeline.
+#pragma once
+
+#include <kiln/core/metric_values.hpp>
+#include <kiln/detail/check.hpp>
+
+#include <ATen/Context.h>
+#include <torch/cuda.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <istream>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace kiln {
+
+/// Thrown for a checkpoint that cannot be used: missing, truncated, corrupt, from another
+/// pipeline, or of shapes this model does not have. The message names the file and the problem.
+struct checkpoint_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// What a checkpoint says about itself.
+struct checkpoint_info {
+  std::int64_t format = 0;
+  std::vector<std::pair<std::string, std::string>> pipeline;  ///< role, policy type
+  std::int64_t epoch = 0;   ///< epochs the fit had completed
+  std::int64_t step = 0;    ///< optimizer steps taken
+  bool stopped = false;     ///< a callback had asked the fit to stop
+  std::vector<metric_values> history;
+  std::string hyperparameters;
+};
+
+namespace detail {
+
+inline constexpr std::int64_t checkpoint_format = 1;
+
+/// The name the compiler gives T, e.g. "kiln::adamw".
+template <class T>
+constexpr std::string_view type_name() {
+  std::string_view s = __PRETTY_FUNCTION__;  // "... type_name() [with T = X; ...]" or "[T = X]"
+  const auto start = s.find("T = ") + 4;
+  const auto end = s.find_first_of(";]", start);
+  return s.substr(start, end - start);
+}
+
+template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {};
+
+/// The kinds of field a callback's state may keep.
+template <class T>
+concept StateField = std::is_same_v<T, bool> || std::is_integral_v<T> || std::is_enum_v<T> ||
+                     std::is_same_v<T, double> || std::is_same_v<T, std::string> ||
+                     std::is_same_v<T, torch::Tensor> || is_vector<T>::value;
+
+template <class T>
+c10::IValue to_ivalue(const T& value) {
+  if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, double> || std::is_same_v<T, std::string> ||
+                std::is_same_v<T, torch::Tensor>) {
+    return value;
+  } else if constexpr (std::is_integral_v<T> || std::is_enum_v<T>) {
+    return static_cast<std::int64_t>(value);
+  } else {
+    c10::impl::GenericList list(c10::AnyType::get());
+    for (const auto& item : value) list.push_back(to_ivalue(item));
+    return list;
+  }
+}
+
+template <class T>
+T from_ivalue(const c10::IValue& v, const std::string& where) {
+  auto wrong = [&](const char* expected) {
+    return checkpoint_error(concat(where, ": expected ", expected, ", the file holds ", v.tagKind(),
+                                   "; the checkpoint was written by a different pipeline"));
+  };
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.isBool()) throw wrong("a bool");
+    return v.toBool();
+  } else if constexpr (std::is_integral_v<T> || std::is_enum_v<T>) {
+    if (!v.isInt()) throw wrong("an integer");
+    return static_cast<T>(v.toInt());
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (!v.isDouble()) throw wrong("a number");
+    return v.toDouble();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.isString()) throw wrong("a string");
+    return v.toStringRef();
+  } else if constexpr (std::is_same_v<T, torch::Tensor>) {
+    if (!v.isTensor()) throw wrong("a tensor");
+    return v.toTensor();
+  } else {
+    if (!v.isList()) throw wrong("a list");
+    T out;
+    for (const c10::IValue& item : v.toListRef()) {
+      out.push_back(from_ivalue<typename T::value_type>(item, where + "[]"));
+    }
+    return out;
+  }
+}
+
+/// Writes fields of a state into an archive: the `f` of a state's each(f).
+class state_writer {
+ public:
+  explicit state_writer(torch::serialize::OutputArchive& archive) : archive_(archive) {}
+  template <class T>
+  void operator()(const char* key, const T& value) {
+    static_assert(StateField<T>, "kiln checkpoint: a state field must be bool, an integer, an enum, double, "
+                                 "std::string, torch::Tensor or a std::vector of those");
+    archive_.write(key, to_ivalue(value));
+  }
+
+ private:
+  torch::serialize::OutputArchive& archive_;
+};
+
+/// Reads fields of a state back; `where` names the state in error messages.
+class state_reader {
+ public:
+  state_reader(torch::serialize::InputArchive& archive, std::string where)
+      : archive_(archive), where_(std::move(where)) {}
+  template <class T>
+  void operator()(const char* key, T& value) {
+    c10::IValue v;
+    if (!archive_.try_read(key, v)) {
+      throw checkpoint_error(concat(where_, ": the file has no '", key,
+                                    "'; the checkpoint was written by a different pipeline"));
+    }
+    value = from_ivalue<T>(v, concat(where_, ": '", key, "'"));
+  }
+
+ private:
+  torch::serialize::InputArchive& archive_;
+  std::string where_;
+};
+
+template <class S>
+concept PersistentState = requires(S& s, state_writer& w) { s.each(w); };
+
+template <class C>
+concept HasPersistentState = requires(C& c) { c.state; } && PersistentState<decltype(std::declval<C&>().state)>;
+
+/// The default generator of each device kiln can see: the CPU, then each CUDA device.
+inline std::vector<std::pair<std::string, at::Generator>> generators() {
+  std::vector<std::pair<std::string, at::Generator>> out;
+  out.emplace_back("cpu", at::globalContext().defaultGenerator(at::kCPU));
+  if (torch::cuda::is_available()) {
+    for (std::size_t i = 0; i < torch::cuda::device_count(); ++i) {
+      out.emplace_back(concat("cuda", i), at::globalContext().defaultGenerator(
+                                              at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i))));
+    }
+  }
+  return out;
+}
+
+inline void save_generators(torch::serialize::OutputArchive& archive) {
+  for (auto& [name, generator] : generators()) {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    archive.write(name, generator.get_state());
+  }
+}
+
+/// Restores each generator the file holds; a CUDA generator the machine lacks is left out, as
+/// is one the file lacks (a checkpoint from a CPU run resumed on a GPU machine).
+inline void load_generators(torch::serialize::InputArchive& archive, const std::string& where) {
+  for (auto& [name, generator] : generators()) {
+    torch::Tensor state;
+    if (!archive.try_read(name, state)) {
+      if (name == "cpu") throw checkpoint_error(where + ": the file has no random-number-generator state");
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    try {
+      generator.set_state(state);
+    } catch (const c10::Error& e) {
+      throw checkpoint_error(concat(where, ": the ", name, " random-number-generator state is corrupt"));
+    }
+  }
+}
+
+inline void save_history(torch::serialize::OutputArchive& archive, const std::vector<metric_values>& history) {
+  archive.write("size", static_cast<std::int64_t>(history.size()));
+  for (std::size_t e = 0; e < history.size(); ++e) {
+    std::vector<std::string> names;
+    std::vector<double> values;
+    for (const auto& [name, value] : history[e]) {
+      names.push_back(name);
+      values.push_back(value);
+    }
+    torch::serialize::OutputArchive epoch;
+    state_writer w{epoch};
+    w("names", names);
+    w("values", values);
+    archive.write(std::to_string(e), epoch);
+  }
+}
+
+inline std::vector<metric_values> load_history(torch::serialize::InputArchive& archive, const std::string& where) {
+  std::int64_t size = 0;
+  state_reader{archive, where}("size", size);
+  if (size < 0 || size > (std::int64_t{1} << 24)) throw checkpoint_error(concat(where, ": the epoch count is corrupt"));
+  std::vector<metric_values> history(static_cast<std::size_t>(size));
+  for (std::size_t e = 0; e < history.size(); ++e) {
+    torch::serialize::InputArchive epoch;
+    if (!archive.try_read(std::to_string(e), epoch)) {
+      throw checkpoint_error(concat(where, ": epoch ", e, " is missing"));
+    }
+    std::vector<std::string> names;
+    std::vector<double> values;
+    state_reader r{epoch, concat(where, " of epoch ", e)};
+    r("names", names);
+    r("values", values);
+    if (names.size() != values.size()) throw checkpoint_error(concat(where, ": epoch ", e, " is corrupt"));
+    for (std::size_t i = 0; i < names.size(); ++i) history[e].set(names[i], values[i]);
+  }
+  return history;
+}
+
+/// Reads a checkpoint archive, with LibTorch's errors turned into one line that names the file.
+inline torch::serialize::InputArchive open_checkpoint_with(const std::string& where, auto&& load) {
+  torch::serialize::InputArchive archive;
+  try {
+    load(archive);
+  } catch (const c10::Error& e) {
+    std::string first{e.what()};
+    first = first.substr(0, first.find('\n'));
+    throw checkpoint_error(concat(where, ": not a LibTorch archive, or truncated or corrupt (", first, ")"));
+  }
+  c10::IValue format;
+  if (!archive.try_read("kiln.format", format) || !format.isInt()) {
+    throw checkpoint_error(concat(
+        where, ": not a kiln checkpoint (it has no kiln.format); a file of weights only loads with "
+        "kiln::load_weights or kiln::backbone{.weights = ...}"));
+  }
+  if (format.toInt() != checkpoint_format) {
+    throw checkpoint_error(concat(where, ": checkpoint format ", format.toInt(), ", this kiln reads format ",
+                                  checkpoint_format, "; resume it with the kiln version that wrote it"));
+  }
+  return archive;
+}
+
+inline torch::serialize::InputArchive open_checkpoint(const std::filesystem::path& path, const std::string& where) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw checkpoint_error(where + ": no such file");
+  return open_checkpoint_with(where, [&](torch::serialize::InputArchive& a) { a.load_from(path.string()); });
+}
+
+inline torch::serialize::InputArchive sub_archive(torch::serialize::InputArchive& archive, const char* key,
+                                                  const std::string& where) {
+  torch::serialize::InputArchive sub;
+  if (!archive.try_read(key, sub)) {
+    throw checkpoint_error(concat(where, ": the checkpoint has no '", key, "' part; it is truncated or corrupt"));
+  }
+  return sub;
+}
+
+inline checkpoint_info read_info(torch::serialize::InputArchive& archive, const std::string& where) {
+  checkpoint_info info;
+  info.format = checkpoint_format;
+  auto pipeline = sub_archive(archive, "kiln.pipeline", where);
+  for (const auto& role : pipeline.keys()) {
+    std::string type;
+    state_reader{pipeline, where + ", pipeline"}(role.c_str(), type);
+    info.pipeline.emplace_back(role, std::move(type));
+  }
+  auto counters = sub_archive(archive, "counters", where);
+  state_reader read{counters, where + ", counters"};
+  read("epoch", info.epoch);
+  read("step", info.step);
+  read("stopped", info.stopped);
+  if (info.epoch < 0 || info.step < 0) throw checkpoint_error(where + ": the counters are corrupt (negative)");
+  auto history = sub_archive(archive, "history", where);
+  info.history = load_history(history, where + ", history");
+  state_reader{archive, where}("hyperparameters", info.hyperparameters);
+  return info;
+}
+
+}  // namespace detail
+
+/// The header, counters, history and configuration of the checkpoint at `path`.
+/// Throws kiln::checkpoint_error naming the file and the problem.
+inline checkpoint_info read_checkpoint_info(const std::filesystem::path& path) {
+  const std::string where = "kiln: reading checkpoint '" + path.string() + "'";
+  auto archive = detail::open_checkpoint(path, where);
+  return detail::read_info(archive, where);
+}
+
+/// As above, from a stream holding a checkpoint's bytes.
+inline checkpoint_info read_checkpoint_info(std::istream& stream) {
+  const std::string where = "kiln: reading a checkpoint";
+  auto archive = detail::open_checkpoint_with(where, [&](torch::serialize::InputArchive& a) { a.load_from(stream); });
+  return detail::read_info(archive, where);
+}
+
+}  // namespace kiln
