@@ -2,7 +2,8 @@
 //
 // The content goes to a temporary file beside the target, is flushed to disk, and is renamed
 // over the target: a reader sees the old file or the new one, never a mix, and a process
-// killed mid-write leaves the previous file intact.
+// killed mid-write leaves the previous file intact; the next write in that directory removes
+// the temporary file such a process left.
 //
 //   kiln::atomic_write("run/model.pt", [&](const std::filesystem::path& tmp) { torch::save(m, tmp); });
 #pragma once
@@ -17,6 +18,7 @@
 #include <system_error>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 namespace kiln {
@@ -27,6 +29,22 @@ inline void fsync_path(const std::filesystem::path& path, int flags) {
   if (fd < 0) return;  // nothing to flush is not an error; the rename below reports real ones
   ::fsync(fd);
   ::close(fd);
+}
+
+// Removes the temporary files (".<name>.tmp.<pid>") that writers killed mid-write left in
+// `directory`: those whose process no longer exists.
+inline void remove_stale_temporaries(const std::filesystem::path& directory) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, ec)) {
+    const std::string name = entry.path().filename().string();
+    const auto mark = name.rfind(".tmp.");
+    if (name.empty() || name[0] != '.' || mark == std::string::npos || mark + 5 >= name.size()) continue;
+    const std::string digits = name.substr(mark + 5);
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::filesystem::remove(entry.path(), ec);
+  }
 }
 
 }  // namespace detail
@@ -60,6 +78,7 @@ void atomic_write(const std::filesystem::path& path, Write&& write) {
                                             "': ", std::strerror(err)));
   }
   detail::fsync_path(dir, O_RDONLY | O_DIRECTORY);
+  detail::remove_stale_temporaries(dir);
 }
 
 }  // namespace kiln
