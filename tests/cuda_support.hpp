@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#if __has_include(<cuda_runtime_api.h>) && __has_include(<c10/cuda/CUDAFunctions.h>)
+#if __has_include(<cuda_runtime_api.h>) && __has_include(<c10/cuda/impl/cuda_cmake_macros.h>)
 #include <c10/cuda/CUDAFunctions.h>
 #define KILN_TEST_HAS_SYNC_DEBUG 1
 #else

@@ -33,7 +33,8 @@ TEST_CASE("cuda_graph says why it cannot run where there is no CUDA") {
                                   "call trainer.to(torch::kCUDA) before fit");
 #else
   CHECK_THROWS_WITH(t.fit(train), doctest::Contains("kiln::cuda_graph: this program was compiled without the CUDA "
-                                                    "headers (<cuda_runtime_api.h>)"));
+                                                    "headers (<cuda_runtime_api.h> and LibTorch's "
+                                                    "c10/cuda/impl/cuda_cmake_macros.h)"));
 #endif
   CHECK_THROWS_WITH(kiln::trainer(kiln::backbone<kiln::test::Mlp>{}, kiln::sgd{}, kiln::cuda_graph{.warmup_steps = 0}),
                     "kiln::cuda_graph: warmup_steps must be at least 1, got 0");

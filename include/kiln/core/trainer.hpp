@@ -384,8 +384,10 @@ class trainer {
         torch::Tensor loss = execution_.run(input, target, [this](const torch::Tensor& x, const torch::Tensor& y) {
           return whole_step(x, y);
         });
-        torch::NoGradGuard no_grad;
-        loss_sum_.add_(loss, input.size(0));
+        {
+          torch::NoGradGuard no_grad;
+          loss_sum_.add_(loss, input.size(0));
+        }
         samples += input.size(0);
         if constexpr (wants_batch_loss) ctx_.loss = loss;
         count_step();

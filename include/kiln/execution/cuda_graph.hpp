@@ -23,8 +23,8 @@
 //
 // The loss the trainer reports for a replayed step is read from the graph's static output.
 //
-// LibTorch's CUDA headers need the CUDA toolkit's <cuda_runtime_api.h>; where it is missing (a
-// CPU-only LibTorch) the policy still compiles and its first step says so.
+// LibTorch's CUDA headers need the CUDA toolkit's <cuda_runtime_api.h> and a LibTorch built
+// with CUDA; where either is missing the policy still compiles and its first step says so.
 //
 //   kiln::trainer t{kiln::backbone<Mlp>{}, kiln::sgd{.lr = 0.1}, kiln::cuda_graph{}};
 //   t.to(torch::kCUDA);
@@ -49,8 +49,11 @@
 #include <stdexcept>
 #include <type_traits>
 
+// A LibTorch built with CUDA ships c10/cuda/impl/cuda_cmake_macros.h (Debian's CPU build has
+// the other CUDA headers but not this one); the CUDA toolkit brings cuda_runtime_api.h.
 #if defined(__has_include)
-#if __has_include(<cuda_runtime_api.h>) && __has_include(<ATen/cuda/CUDAGraph.h>)
+#if __has_include(<cuda_runtime_api.h>) && __has_include(<ATen/cuda/CUDAGraph.h>) && \
+    __has_include(<c10/cuda/impl/cuda_cmake_macros.h>)
 #define KILN_HAS_CUDA_GRAPHS 1
 #endif
 #endif
@@ -151,9 +154,9 @@ struct cuda_graph {
 #else
       (void)input, (void)target, (void)step;
       throw std::runtime_error(
-          "kiln::cuda_graph: this program was compiled without the CUDA headers (<cuda_runtime_api.h>): "
-          "the LibTorch it uses is a CPU build. Build against a CUDA LibTorch, or leave "
-          "kiln::cuda_graph out (kiln::eager is the default).");
+          "kiln::cuda_graph: this program was compiled without the CUDA headers (<cuda_runtime_api.h> "
+          "and LibTorch's c10/cuda/impl/cuda_cmake_macros.h): the LibTorch it uses is a CPU build. Build "
+          "against a CUDA LibTorch, or leave kiln::cuda_graph out (kiln::eager is the default).");
 #endif
     }
 
