@@ -70,6 +70,8 @@ kiln_compile_fail(backbone_not_a_module  "kiln::backbone<M>: M must be a torch::
 kiln_compile_fail(plateau_monitor_never_computed "the pipeline never computes the metric the scheduler monitors")
 kiln_compile_fail(plateau_val_monitor_without_validation "which needs validation data")
 kiln_compile_fail(warmup_of_one_cycle    "one_cycle already warms up")
+kiln_compile_fail(captured_adam          "kiln::cuda_graph: LibTorch's Adam, AdamW and Adagrad keep their step count on the host")
+kiln_compile_fail(captured_step_callback "kiln::cuda_graph: a callback has on_before_optimizer_step, which a captured step runs once")
 
 # Positive control: the same mechanism on a valid pipeline must build (exit status 0).
 add_library(cf_valid_pipeline OBJECT EXCLUDE_FROM_ALL ${_kiln_cf_dir}/valid_pipeline.cpp)

@@ -1,6 +1,7 @@
 // kiln/kiln.hpp — everything kiln offers, in one include; except kiln/model/scripted.hpp,
 // which brings in TorchScript's loader (+~2 s of compile time): include it where a TorchScript
-// backbone is used; and kiln/callbacks/jsonl_logger.hpp, which brings in nlohmann/json.
+// backbone is used; kiln/callbacks/jsonl_logger.hpp, which brings in nlohmann/json; and
+// kiln/execution/cuda_graph.hpp, which brings in the CUDA runtime's headers where they exist.
 //
 //   #include <kiln/kiln.hpp>
 //   kiln::trainer t{kiln::backbone<Net>{}, kiln::sgd{.lr = 0.1}, kiln::metrics<kiln::accuracy>{}};
@@ -29,6 +30,7 @@
 #include <kiln/data/batches.hpp>
 #include <kiln/data/idx.hpp>
 #include <kiln/data/mnist.hpp>
+#include <kiln/execution/execution.hpp>
 #include <kiln/io/atomic_file.hpp>
 #include <kiln/io/submission.hpp>
 #include <kiln/loop/accumulate.hpp>
@@ -40,5 +42,8 @@
 #include <kiln/model/head.hpp>
 #include <kiln/model/weights.hpp>
 #include <kiln/optim/optimizers.hpp>
+#include <kiln/precision/grad_scaler.hpp>
+#include <kiln/precision/mixed_precision.hpp>
+#include <kiln/precision/precision.hpp>
 #include <kiln/schedule/schedulers.hpp>
 #include <kiln/version.hpp>

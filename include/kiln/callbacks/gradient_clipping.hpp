@@ -7,7 +7,9 @@
 //
 // Neither reads a value back to the host: LibTorch's C++ clip_grad_norm_ returns the norm as a
 // double, which synchronises with the device at every step, so kiln computes the same formula
-// (coefficient = max_norm / (total_norm + 1e-6), clamped to at most 1) on the device.
+// (coefficient = max_norm / (total_norm + 1e-6), clamped to at most 1) on the device. So both
+// may run inside a step captured by kiln::cuda_graph. Under fp16 mixed precision they see the
+// unscaled gradients.
 //
 //   kiln::callbacks{kiln::clip_grad_norm{.max_norm = 1.0}}
 #pragma once
@@ -24,6 +26,7 @@
 namespace kiln {
 
 struct clip_grad_norm {
+  static constexpr bool runs_in_captured_step = true;  // device work only (kiln::cuda_graph)
   double max_norm = 1.0;
   double norm_type = 2.0;  ///< p of the p-norm; infinity for the largest absolute value
 
@@ -60,6 +63,7 @@ struct clip_grad_norm {
 };
 
 struct clip_grad_value {
+  static constexpr bool runs_in_captured_step = true;  // device work only (kiln::cuda_graph)
   double clip_value = 1.0;
 
   struct state_type {

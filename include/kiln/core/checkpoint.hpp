@@ -8,6 +8,7 @@
 //   model                parameters and buffers, loaded strictly (kiln::load_weights reads them)
 //   optimizer            torch::optim's own state (momenta, Adam's moments and step counts)
 //   scheduler            the learning-rate schedule's position and its own variables
+//   precision            with kiln::mixed_precision<fp16>: the loss scale and growth tracker
 //   callbacks/<i>        the state of the i-th callback that declares one (see below)
 //   counters             epoch (epochs the fit completed), batch (batches done of the next
 //                        epoch when ctx.interrupt() ended the fit part way, with that epoch's

@@ -12,6 +12,8 @@
 //   accumulate  gradient accumulation                        kiln::accumulate<1>
 //   metrics     what validation measures                     kiln::metrics<>
 //   callbacks   user hooks into the loop                     kiln::callbacks<>
+//   precision   in which dtype the forward pass runs         kiln::full_precision
+//   execution   how each training step is launched           kiln::eager
 #pragma once
 
 #include <string_view>
@@ -28,6 +30,8 @@ struct scheduler  { static constexpr std::string_view name = "scheduler"; };
 struct accumulate { static constexpr std::string_view name = "accumulate"; };
 struct metrics    { static constexpr std::string_view name = "metrics"; };
 struct callbacks  { static constexpr std::string_view name = "callbacks"; };
+struct precision  { static constexpr std::string_view name = "precision"; };
+struct execution  { static constexpr std::string_view name = "execution"; };
 
 /// The role of a type that declares none: such a type cannot be a policy.
 struct none { static constexpr std::string_view name = "none"; };

@@ -22,6 +22,7 @@
 #include <kiln/core/role.hpp>
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/network.hpp>
+#include <kiln/execution/execution.hpp>
 #include <kiln/io/atomic_file.hpp>
 #include <kiln/loop/accumulate.hpp>
 #include <kiln/loss/losses.hpp>
@@ -31,6 +32,7 @@
 #include <kiln/model/head.hpp>
 #include <kiln/model/weights.hpp>
 #include <kiln/optim/optimizers.hpp>
+#include <kiln/precision/precision.hpp>
 #include <kiln/schedule/schedulers.hpp>
 
 #include <torch/nn/modules/linear.h>
@@ -137,6 +139,10 @@ class trainer {
   static_assert(count<role::callbacks> <= 1,
                 "kiln::trainer: the pipeline names two callbacks lists; put all callbacks in one "
                 "kiln::callbacks{...}.");
+  static_assert(count<role::precision> <= 1,
+                "kiln::trainer: the pipeline names two precision policies; keep one.");
+  static_assert(count<role::execution> <= 1,
+                "kiln::trainer: the pipeline names two execution policies; keep one.");
 
   template <class Role, class Default>
   using policy = typename recipe_type::template policy<Role, Default>;
@@ -151,6 +157,8 @@ class trainer {
   using accumulate_policy = policy<role::accumulate, accumulate<1>>;
   using metrics_policy = policy<role::metrics, metrics<>>;
   using callbacks_policy = policy<role::callbacks, callbacks<>>;
+  using precision_policy = policy<role::precision, full_precision>;
+  using execution_policy = policy<role::execution, eager>;
 
   static_assert(LossPolicy<loss_policy>,
                 "kiln::trainer: the loss policy is not a kiln::LossPolicy; it must be callable "
@@ -164,6 +172,12 @@ class trainer {
                 "`kiln::interval interval` and either `double next_lr(std::int64_t t, double current, "
                 "double initial) const` or a state_type with start and advance (see "
                 "kiln/schedule/scheduler.hpp).");
+  static_assert(PrecisionPolicy<precision_policy>,
+                "kiln::trainer: the precision policy is not a kiln::PrecisionPolicy (see "
+                "kiln/precision/precision.hpp); use kiln::mixed_precision<kiln::bf16 or kiln::fp16>.");
+  static_assert(ExecutionPolicy<execution_policy>,
+                "kiln::trainer: the execution policy is not a kiln::ExecutionPolicy (see "
+                "kiln/execution/execution.hpp); use kiln::eager or kiln::cuda_graph.");
   // The metric a scheduler names in its type, e.g. kiln::reduce_on_plateau<"val/accuracy">.
   static constexpr std::string_view scheduler_monitor = detail::fixed_monitor_of<scheduler_policy>();
   static_assert(scheduler_monitor.empty() || detail::computes_metric<metrics_policy>(scheduler_monitor),
@@ -177,10 +191,16 @@ class trainer {
   using optimizer_type = typename optimizer_policy::optimizer_type;
   using optimizer_options = typename optimizer_policy::options_type;
   using scheduler_type = lr_scheduler<scheduler_policy, optimizer_options>;
+  using precision_type = typename precision_policy::state_type;
+  using execution_type = typename execution_policy::state_type;
 
   static constexpr std::size_t accumulation = accumulate_policy::batches;
   static constexpr std::size_t frozen_children = freeze_policy::children;
   static constexpr bool has_head = !std::is_void_v<head_module>;
+  static constexpr bool captures_step = execution_type::captures;
+
+  static_assert(detail::execution_allows<execution_policy, optimizer_type, scheduler_policy, accumulation,
+                                         precision_type::scales_loss, callbacks_policy>());
 
   static_assert(!DeclaresDepth<backbone_module> ||
                     frozen_children <= detail::depth_or_zero<backbone_module>(),
@@ -244,6 +264,10 @@ class trainer {
   [[nodiscard]] callbacks_policy& callback_list() noexcept { return callbacks_; }
   /// The scheduler bound to the optimizer, with its state (state()/load_state(), save()/load()).
   [[nodiscard]] scheduler_type& scheduler() noexcept { return scheduler_; }
+  /// The precision policy's state; with fp16, precision().scaler() has the loss scale's
+  /// state()/load_state() for checkpoints.
+  [[nodiscard]] precision_type& precision() noexcept { return precision_; }
+  [[nodiscard]] execution_type& execution() noexcept { return execution_; }
   [[nodiscard]] const context& state() const noexcept { return ctx_; }
 
   /// Writes everything needed to continue this run to `path`, atomically: a crash during the
@@ -288,12 +312,20 @@ class trainer {
         model_(build_network(backbone_, take<head_policy>(policies))),
         optimizer_(param_groups(), optimizer_policy_.options()),
         scheduler_(take<scheduler_policy>(policies), optimizer_),
+        precision_(validated(take<precision_policy>(policies))),
+        execution_(validated(take<execution_policy>(policies))),
         ctx_{*model_, optimizer_} {
     ctx_.learning_rates = scheduler_.learning_rates();
     ctx_.frozen = freeze_children(model_->backbone());
     ctx_.bind_saver(this, [](void* self, const std::filesystem::path& path) {
       static_cast<trainer*>(self)->save_checkpoint(path);
     });
+  }
+
+  template <class P>
+  static P validated(P p) {
+    detail::validate_policy(p);
+    return p;
   }
 
   static network_type build_network(backbone_policy& b, head_policy h) {
@@ -404,6 +436,13 @@ class trainer {
     part("model", [&](auto& a) { model_->save(a); });
     part("optimizer", [&](auto& a) { optimizer_.save(a); });
     part("scheduler", [&](auto& a) { scheduler_.save(a); });
+    if constexpr (precision_type::scales_loss) {
+      part("precision", [&](auto& a) {
+        auto scaler = precision_.scaler().state();
+        detail::state_writer w{a};
+        scaler.each(w);
+      });
+    }
     part("callbacks", [&](auto& a) {
       each_persistent_callback([&](const std::string& key, auto& state) {
         torch::serialize::OutputArchive one;
@@ -495,6 +534,15 @@ class trainer {
     } else if (ctx_.frozen.empty()) {
       ctx_.frozen = freeze_children(model_->backbone());
     }
+    if constexpr (precision_type::scales_loss) {  // a checkpoint of a run without loss scaling has none
+      torch::serialize::InputArchive precision;
+      if (archive.try_read("precision", precision)) {
+        auto scaler = precision_.scaler().state();
+        detail::state_reader r{precision, where + ", loss scaler"};
+        scaler.each(r);
+        precision_.scaler().load_state(scaler);
+      }
+    }
     detail::load_generators(rng, where);
     history_ = info.history;
     ctx_.metrics = history_.empty() ? metric_values{} : history_.back();
@@ -548,6 +596,7 @@ class trainer {
     const std::int64_t skip = std::exchange(resume_batch_, 0);  // a checkpoint's mid-epoch position
     ctx_.batch = skip;  // > 0 tells the hooks that this epoch is resumed part way
     callbacks_.template run<hook::epoch_begin>(ctx_);
+    precision_.prepare(device_);
     if (skip == 0) {
       loss_sum_ = torch::zeros({}, torch::TensorOptions(device_).dtype(torch::kDouble));
       samples_ = 0;
@@ -561,12 +610,19 @@ class trainer {
       }
       auto [input, target] = detail::unpack(batch, device_);
       callbacks_.template run<hook::batch_begin>(ctx_);
-      if (in_window == 0) optimizer_.zero_grad();
-      torch::Tensor loss = loss_(model_->forward(input), target);
-      if constexpr (accumulation == 1) {
-        loss.backward();
+      torch::Tensor loss;
+      if constexpr (captures_step) {
+        loss = execution_.run(input, target, [this](const torch::Tensor& x, const torch::Tensor& y) {
+          return whole_step(x, y);
+        });
       } else {
-        loss.div(static_cast<double>(accumulation)).backward();
+        if (in_window == 0) optimizer_.zero_grad();
+        loss = precision_.forward([&] { return loss_(model_->forward(input), target); });
+        if constexpr (accumulation == 1) {
+          precision_.backward(loss);
+        } else {
+          precision_.backward(loss.div(static_cast<double>(accumulation)));
+        }
       }
       {
         torch::NoGradGuard no_grad;  // in place, no graph, no allocation
@@ -574,7 +630,9 @@ class trainer {
       }
       samples_ += input.size(0);
       if constexpr (wants_batch_loss) ctx_.loss = loss;
-      if (++in_window == accumulation) {
+      if constexpr (captures_step) {
+        count_step();  // the graph took the optimizer step
+      } else if (++in_window == accumulation) {
         optimizer_step();
         in_window = 0;
       }
@@ -603,10 +661,30 @@ class trainer {
   }
 
   void optimizer_step() {
+    if constexpr (precision_type::scales_loss) precision_.unscale(optimizer_);  // callbacks see true gradients
     callbacks_.template run<hook::before_optimizer_step>(ctx_);
-    optimizer_.step();
+    if constexpr (precision_type::scales_loss) {
+      if (!precision_.step(optimizer_)) return;  // an inf/NaN gradient: not a step (mixed_precision.hpp)
+    } else {
+      optimizer_.step();
+    }
+    count_step();
+  }
+
+  void count_step() {
     ++ctx_.step;
     if (scheduler_.interval() == interval::step) advance_scheduler();
+  }
+
+  // One whole step, as kiln::cuda_graph captures it: accumulate<1>, no loss scaling.
+  torch::Tensor whole_step(const torch::Tensor& input, const torch::Tensor& target) {
+    optimizer_.zero_grad();
+    torch::Tensor loss = precision_.forward([&] { return loss_(model_->forward(input), target); });
+    precision_.backward(loss);
+    if constexpr (wants_batch_loss) ctx_.loss = loss;
+    callbacks_.template run<hook::before_optimizer_step>(ctx_);
+    optimizer_.step();
+    return loss;
   }
 
   // Before each fit: the monitored metric must be one this fit computes; the first fit starts
@@ -684,6 +762,8 @@ class trainer {
   network_type model_;
   optimizer_type optimizer_;
   scheduler_type scheduler_;
+  [[no_unique_address]] precision_type precision_;
+  [[no_unique_address]] execution_type execution_;
   context ctx_;
   torch::Tensor loss_sum_;
   torch::Device device_{torch::kCPU};

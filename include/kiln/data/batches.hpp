@@ -5,13 +5,21 @@
 // shuffling, from the seed and the pass number, so runs repeat exactly and resume exactly.
 // Without shuffling a batch is a view (no copy).
 //
+// Data may live on the GPU (batches are then views or gathers there, and the trainer copies
+// nothing). Data in CPU memory trained on a CUDA device copies each batch to the device; with
+// pin_memory the tensors are page-locked once, at construction, and shuffled batches gathered
+// into page-locked memory, so that those copies run asynchronously (the trainer asks for
+// non-blocking copies).
+//
 //   kiln::data::tensor_batches train{x, y, {.batch_size = 64, .shuffle = true, .seed = 1}};
+//   kiln::data::tensor_batches on_gpu{x.cuda(), y.cuda(), {.batch_size = 64}};
 //   for (const auto& batch : train) { batch.data; batch.target; }
 #pragma once
 
 #include <kiln/detail/check.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
 #include <torch/data/example.h>
 #include <torch/types.h>
 
@@ -27,6 +35,7 @@ struct batch_options {
   bool shuffle = false;
   std::uint64_t seed = 0;
   bool drop_last = false;  ///< leave out the last batch when it is smaller than batch_size
+  bool pin_memory = false; ///< page-lock CPU tensors, for asynchronous copies to a CUDA device
 };
 
 class tensor_batches {
@@ -46,6 +55,7 @@ class tensor_batches {
           inputs_.defined() ? inputs_.sizes() : c10::IntArrayRef{}, " and ",
           targets_.defined() ? targets_.sizes() : c10::IntArrayRef{}));
     }
+    if (options_.pin_memory) pin();
   }
 
   class iterator {
@@ -102,7 +112,33 @@ class tensor_batches {
     const std::int64_t length = std::min(options_.batch_size, samples() - start);
     if (!options_.shuffle) return {inputs_.narrow(0, start, length), targets_.narrow(0, start, length)};
     const auto rows = order_.narrow(0, start, length);
+    if (options_.pin_memory) return {gather_pinned(inputs_, rows), gather_pinned(targets_, rows)};
     return {inputs_.index_select(0, rows), targets_.index_select(0, rows)};
+  }
+
+  void pin() {
+    if (!inputs_.is_cpu() || !targets_.is_cpu()) {
+      throw std::invalid_argument(detail::concat(
+          "kiln::data::tensor_batches: pin_memory page-locks tensors in CPU memory, but these are on ",
+          inputs_.is_cpu() ? targets_.device().str() : inputs_.device().str(),
+          ", where batches need no copy; leave pin_memory false"));
+    }
+    if (!torch::cuda::is_available()) {
+      throw std::invalid_argument(
+          "kiln::data::tensor_batches: pin_memory needs a CUDA device (page-locked memory speeds up "
+          "copies to one), and LibTorch sees none here; leave pin_memory false");
+    }
+    inputs_ = inputs_.pin_memory();
+    targets_ = targets_.pin_memory();
+  }
+
+  // index_select into page-locked memory. A new buffer per batch: LibTorch's pinned allocator
+  // hands a buffer back only after the copies that read it have finished.
+  static torch::Tensor gather_pinned(const torch::Tensor& from, const torch::Tensor& rows) {
+    at::DimVector sizes(from.sizes().begin(), from.sizes().end());
+    sizes[0] = rows.size(0);
+    auto out = torch::empty(sizes, from.options().pinned_memory(true));
+    return torch::index_select_out(out, from, 0, rows);
   }
 
   torch::Tensor inputs_;
