@@ -7,13 +7,18 @@
 #include <kiln/callbacks/checkpoint_on_signal.hpp>
 #include <kiln/callbacks/early_stopping.hpp>
 #include <kiln/callbacks/model_checkpoint.hpp>
+#include <kiln/callbacks/terminate_on_nan.hpp>
 #include <kiln/core/checkpoint.hpp>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <vector>
+
+#include <sys/resource.h>
 
 namespace fs = std::filesystem;
 
@@ -312,6 +317,56 @@ TEST_CASE("a checkpoint write that fails leaves the previous checkpoint whole") 
   CHECK(message.find("the previous file, if any, is intact") != std::string::npos);
   CHECK(read_file(dir / "last.pt") == before);
   CHECK(kiln::read_checkpoint_info(dir / "last.pt").epoch == 1);
+}
+
+TEST_CASE("a disk that fills up during a checkpoint write leaves the previous checkpoint whole") {
+  data d;
+  const auto dir = fresh_dir("full");
+  torch::manual_seed(3);
+  auto t = make_trainer(dir, 16);
+  t.fit(d.train_batches, d.val_batches, {.epochs = 1});
+  const std::string before = read_file(dir / "last.pt");
+  // A file-size limit makes writes fail part way with EFBIG, as a full disk fails them with ENOSPC.
+  struct rlimit old {};
+  ::getrlimit(RLIMIT_FSIZE, &old);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old;
+  small.rlim_cur = before.size() / 2;
+  ::setrlimit(RLIMIT_FSIZE, &small);
+  const auto message = error_of([&] { t.save_checkpoint(dir / "last.pt"); });
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+  CHECK(message.find("writing '" + (dir / "last.pt").string() + "' failed") != std::string::npos);
+  CHECK(message.find("the previous file, if any, is intact") != std::string::npos);
+  CHECK(read_file(dir / "last.pt") == before);
+  for (const auto& entry : fs::directory_iterator(dir)) CHECK(entry.path().filename().string().find(".tmp.") == std::string::npos);
+}
+
+TEST_CASE("a fit whose loss turns NaN stops with the last good checkpoint intact") {
+  // Poisons a weight in the middle of epoch 2: every later loss is NaN.
+  struct poison {
+    void on_batch_end(kiln::context& ctx) {
+      if (ctx.epoch == 2 && ctx.batch == 3) {
+        torch::NoGradGuard no_grad;
+        ctx.model.parameters().front().fill_(std::numeric_limits<float>::quiet_NaN());
+      }
+    }
+  };
+  data d;
+  for (const std::int64_t check_every : {1, 100}) {  // stopped in the middle of the epoch, or at its end
+    CAPTURE(check_every);
+    const auto dir = fresh_dir("nan");
+    torch::manual_seed(3);
+    auto t = make_trainer(dir, 16, poison{}, kiln::terminate_on_nan{.check_every = check_every});
+    const auto history = t.fit(d.train_batches, d.val_batches, {.epochs = 5});
+    CHECK(t.callback_list().get<kiln::terminate_on_nan>().triggered() >= 0);
+    CHECK(history.size() == 3);
+    const auto info = kiln::read_checkpoint_info(dir / "last.pt");
+    CHECK(info.epoch == 2);  // epochs 0 and 1, the last good ones
+    auto reloaded = make_trainer(dir / "reload", 16);
+    reloaded.load_checkpoint(dir / "last.pt");
+    for (const auto& p : reloaded.model()->parameters()) CHECK(torch::isfinite(p).all().item<bool>());
+  }
 }
 
 TEST_CASE("model_checkpoint keeps the best k, the last, every n epochs") {

@@ -6,7 +6,8 @@
 //   epoch-<e>-step-<s>.pt  the `keep_best` epochs with the best `monitor` value so far (e from 0);
 //                      a new one that beats the worst kept replaces it, whose file is deleted
 //                      only after the new one is safely written. keep_best = −1 keeps every one.
-// A value that is NaN or infinite never counts as best. Each file is written atomically, and
+// A value that is NaN or infinite never counts as best, and an epoch whose training loss is not
+// finite is not saved at all. Each file is written atomically, and
 // this callback's own list of best files is part of each checkpoint, so a resumed run goes on
 // keeping the same k files. Resume with fit(..., {.resume_from = dir / "last.pt"}).
 //
@@ -63,6 +64,9 @@ struct model_checkpoint {
 
   void on_checkpoint(kiln::context& ctx) {
     if ((ctx.epoch + 1) % every_n_epochs != 0) return;
+    // An epoch whose training loss is not finite (kiln::terminate_on_nan stops such a fit) is
+    // not worth resuming from: the last good checkpoint stays.
+    if (const double* loss = ctx.metrics.find("train/loss"); loss != nullptr && !std::isfinite(*loss)) return;
     std::string evicted;
     if (keep_best != 0) {
       const double value = ctx.metrics.at(monitor);  // throws, naming the metrics computed

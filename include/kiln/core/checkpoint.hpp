@@ -39,13 +39,17 @@
 
 #include <kiln/core/metric_values.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/io/archive.hpp>
 
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <istream>
 #include <mutex>

@@ -276,7 +276,7 @@ class trainer {
     atomic_write(path, [&](const std::filesystem::path& tmp) {
       torch::serialize::OutputArchive archive;
       write_checkpoint(archive);
-      archive.save_to(tmp.string());
+      detail::save_archive(archive, tmp);
     });
   }
 

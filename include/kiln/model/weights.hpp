@@ -10,6 +10,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/io/archive.hpp>
 #include <kiln/io/atomic_file.hpp>
 
 #include <torch/nn/module.h>
@@ -88,7 +89,7 @@ void save_weights(const ModuleHolder& module, const std::filesystem::path& path)
   atomic_write(path, [&](const std::filesystem::path& tmp) {
     torch::serialize::OutputArchive archive;
     module->save(archive);
-    archive.save_to(tmp.string());
+    detail::save_archive(archive, tmp);
   });
 }
 
