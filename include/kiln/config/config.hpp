@@ -132,9 +132,13 @@ struct source {
 
 inline std::string quoted(std::string_view text) { return concat('\'', text, '\''); }
 
+/// JSON text of a value; bytes that are not UTF-8 (a path may hold them) become U+FFFD
+/// instead of an exception.
+inline std::string text_of(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 /// A JSON value as a message shows it, shortened when long.
 inline std::string shown(const json& value) {
-  std::string text = value.dump();
+  std::string text = text_of(value);
   if (text.size() > 80) text = text.substr(0, 77) + "...";
   return text;
 }
@@ -442,10 +446,11 @@ class config {
     for (const auto& assignment : given.sets) {
       const auto equals = assignment.find('=');
       if (equals == std::string::npos) {
-        throw config_error(detail::concat("kiln::config: --set expects KEY=VALUE, such as --set optimizer.lr=0.001; got '",
-                                          assignment, "'"));
+        throw config_error(detail::concat(
+            "kiln::config: --set expects KEY=VALUE, such as --set optimizer.lr=0.001; got '", assignment, "'"));
       }
-      result.set(std::string_view{assignment}.substr(0, equals), std::string_view{assignment}.substr(equals + 1), "--set");
+      const std::string_view text = assignment;
+      result.set(text.substr(0, equals), text.substr(equals + 1), "--set");
     }
     for (std::size_t i = 0; i < options.positional.size() && app.count(options.positional[i]) > 0; ++i) {
       result.positional_.push_back(given.positional[i]);
@@ -538,9 +543,13 @@ class config {
   void check_all_used() const {
     std::vector<std::string> problems;
     for (const auto& [key, given] : given_) {
-      if (!given.used) problems.push_back(detail::concat("unknown key '", key, "' (from ", given.origin, ")", hint(key)));
+      if (!given.used) {
+        problems.push_back(detail::concat("unknown key '", key, "' (from ", given.origin, ")", hint(key)));
+      }
     }
-    if (!problems.empty()) throw config_error("kiln::config: " + detail::configuration::joined(problems, "\nkiln::config: "));
+    if (!problems.empty()) {
+      throw config_error("kiln::config: " + detail::configuration::joined(problems, "\nkiln::config: "));
+    }
   }
 
   /// Every key read so far (options of applied policies and keys read with value()) with its
@@ -549,7 +558,8 @@ class config {
     if (effective_.empty()) return "{}";
     std::string out = "{";
     for (const auto& [key, value] : effective_.items()) {
-      out += detail::concat(out.size() > 1 ? ",\n  " : "\n  ", json(key).dump(), ": ", value.dump());
+      out += detail::concat(out.size() > 1 ? ",\n  " : "\n  ", json(key).dump(), ": ",
+                            detail::configuration::text_of(value));
     }
     return out += "\n}";
   }
@@ -590,7 +600,8 @@ class config {
   void merge_file(const std::filesystem::path& path) {
     std::error_code error;
     if (std::filesystem::is_directory(path, error)) {
-      throw config_error(detail::concat("kiln::config: '", path.string(), "' is a directory, not a configuration file"));
+      throw config_error(
+          detail::concat("kiln::config: '", path.string(), "' is a directory, not a configuration file"));
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
@@ -676,7 +687,8 @@ class config {
                             : detail::configuration::from_json<T>(given.from_file, at);
       given.used = true;
       if (set_here != nullptr) {
-        set_here->push_back(detail::concat(key, " = ", detail::configuration::to_json(value).dump(), " from ", given.origin));
+        const auto shown = detail::configuration::text_of(detail::configuration::to_json(value));
+        set_here->push_back(detail::concat(key, " = ", shown, " from ", given.origin));
       }
     }
     effective_[key] = detail::configuration::to_json(value);
@@ -699,7 +711,8 @@ class config {
     }
     if (!inside.empty()) {
       if (inside.size() > 8) inside.resize(8), inside.emplace_back("...");
-      return detail::concat("; '", key, "' is a section, not a value: give one of its keys (", c::joined(inside, ", "), ")");
+      return detail::concat("; '", key, "' is a section, not a value: give one of its keys (",
+                            c::joined(inside, ", "), ")");
     }
     if (!nearest.empty() && nearest.size() <= 3) {
       for (auto& k : nearest) k = c::quoted(k);
