@@ -2,10 +2,15 @@
 // configuration, a trainer built with one, and the loggers that save it.
 #include "../callbacks/loggers.hpp"
 
+#include <kiln/callbacks/backbone_finetuning.hpp>
+#include <kiln/callbacks/checkpoint_on_signal.hpp>
 #include <kiln/callbacks/early_stopping.hpp>
 #include <kiln/callbacks/gradient_clipping.hpp>
 #include <kiln/callbacks/jsonl_logger.hpp>
+#include <kiln/callbacks/lr_monitor.hpp>
+#include <kiln/callbacks/model_checkpoint.hpp>
 #include <kiln/callbacks/progress_bar.hpp>
+#include <kiln/callbacks/terminate_on_nan.hpp>
 #include <kiln/config/config.hpp>
 
 #include <nlohmann/json.hpp>
@@ -54,6 +59,25 @@ static_assert(kiln::Configurable<kiln::warmup<kiln::cosine_annealing>>);
 static_assert(kiln::Configurable<kiln::early_stopping>);
 static_assert(kiln::Configurable<kiln::fit_options>);
 static_assert(!kiln::Configurable<kiln::freeze<1>>);
+
+// Every standard callback has options, under "callbacks.<its type's name>".
+template <class C>
+constexpr bool configurable_as(std::string_view name) {
+  return kiln::Configurable<C> && C::config_name == name;
+}
+static_assert(configurable_as<kiln::early_stopping>("early_stopping"));
+static_assert(configurable_as<kiln::clip_grad_norm>("clip_grad_norm"));
+static_assert(configurable_as<kiln::clip_grad_value>("clip_grad_value"));
+static_assert(configurable_as<kiln::terminate_on_nan>("terminate_on_nan"));
+static_assert(configurable_as<kiln::lr_monitor>("lr_monitor"));
+static_assert(configurable_as<kiln::progress_bar>("progress_bar"));
+static_assert(configurable_as<kiln::csv_logger>("csv_logger"));
+static_assert(configurable_as<kiln::jsonl_logger>("jsonl_logger"));
+static_assert(configurable_as<kiln::tensorboard_logger>("tensorboard_logger"));
+static_assert(configurable_as<kiln::html_report>("html_report"));
+static_assert(configurable_as<kiln::model_checkpoint>("model_checkpoint"));
+static_assert(configurable_as<kiln::checkpoint_on_signal>("checkpoint_on_signal"));
+static_assert(configurable_as<kiln::backbone_finetuning>("backbone_finetuning"));
 
 TEST_CASE("kiln::config sets a policy's options from JSON: nested objects and dotted names are the same keys") {
   for (const char* text : {R"({"optimizer": {"lr": 0.25, "amsgrad": true, "weight_decay": 0}})",
