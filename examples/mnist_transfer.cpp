@@ -5,7 +5,13 @@
 //    fine-tunes on digits 5–9 with gradient accumulation and a lower backbone learning rate.
 // 3. Writes a submission (id, predicted digit) for the held-out test digits 5–9.
 //
-// Usage: mnist_transfer [data-dir] [output-dir]     (defaults: data/mnist and .)
+// Usage: mnist_transfer [data-dir] [output-dir] [--config run.json] [--set key=value ...]
+//   (defaults: data/mnist and .). The runtime numbers come from kiln::config: the fine-tuning
+//   pipeline's options (optimizer.lr, scheduler.gamma, backbone.lr_ratio, fit.epochs, ...) and
+//   the program's own (data.batch_size, pretrain.*), e.g.
+//     mnist_transfer --set optimizer.lr=0.002 --set fit.epochs=3 --config run.json
+//   The effective configuration is printed, and saved beside every log.
+#include <kiln/config/config.hpp>
 #include <kiln/kiln.hpp>
 #include <torch/torch.h>
 
@@ -48,8 +54,17 @@ struct epoch_report {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const std::filesystem::path data_dir = argc > 1 ? argv[1] : "data/mnist";
-  const std::filesystem::path out_dir = argc > 2 ? argv[2] : ".";
+  auto config = kiln::config::from_command_line(
+      argc, argv, {.description = "Pretrains a small CNN on MNIST digits 0-4, fine-tunes it on 5-9, writes a submission.",
+                   .positional = {"data-dir", "output-dir"}});
+  const auto& args = config.positional();
+  const std::filesystem::path data_dir = args.size() > 0 ? args[0] : "data/mnist";
+  const std::filesystem::path out_dir = args.size() > 1 ? args[1] : ".";
+  // The program's own keys are read before the fine-tuning trainer checks that every key is known.
+  const auto pretrain_epochs = config.value("pretrain.epochs", std::int64_t{3});
+  const auto pretrain_lr = config.value("pretrain.lr", 1e-3);
+  const auto pretrain_batch_size = config.value("pretrain.batch_size", std::int64_t{64});
+  const auto batch_size = config.value("data.batch_size", std::int64_t{32});
   std::filesystem::create_directories(out_dir);
   torch::manual_seed(0);
 
@@ -61,23 +76,25 @@ int main(int argc, char** argv) try {
   {
     auto source = kiln::data::select_classes(train, low);
     auto source_val = kiln::data::select_classes(test, low);
-    kiln::data::tensor_batches batches{source.images, source.labels, {.batch_size = 64, .shuffle = true, .seed = 1}};
+    kiln::data::tensor_batches batches{source.images, source.labels,
+                                       {.batch_size = pretrain_batch_size, .shuffle = true, .seed = 1}};
     kiln::data::tensor_batches val{source_val.images, source_val.labels, {.batch_size = 256}};
 
     kiln::trainer pretrain{kiln::backbone<SmallCnn>{}, kiln::head{torch::nn::Linear(128, 5)},
-                           kiln::adam{.lr = 1e-3}, kiln::metrics<kiln::accuracy, kiln::f1<kiln::average::macro>>{},
+                           kiln::adam{.lr = pretrain_lr}, kiln::metrics<kiln::accuracy, kiln::f1<kiln::average::macro>>{},
                            kiln::callbacks{epoch_report{"pretrain 0-4"}}};
-    pretrain.fit(batches, val, {.epochs = 3});
+    pretrain.fit(batches, val, {.epochs = pretrain_epochs});
     kiln::save_weights(pretrain.backbone(), out_dir / "pretrained_backbone.pt");
   }
 
   // 2. Fine-tuning on digits 5–9 from the saved backbone.
   auto target = kiln::data::select_classes(train, high);
   auto held_out = kiln::data::select_classes(test, high);
-  kiln::data::tensor_batches batches{target.images, target.labels, {.batch_size = 32, .shuffle = true, .seed = 2}};
+  kiln::data::tensor_batches batches{target.images, target.labels, {.batch_size = batch_size, .shuffle = true, .seed = 2}};
   kiln::data::tensor_batches val{held_out.images, held_out.labels, {.batch_size = 256}};
 
   kiln::trainer finetune{
+      config,  // overrides the numbers written below: --set optimizer.lr=0.001
       kiln::backbone<SmallCnn>{.weights = (out_dir / "pretrained_backbone.pt").string(), .lr_ratio = 0.1},
       kiln::freeze<1>{},
       kiln::head{torch::nn::Linear(128, 5)},
@@ -90,11 +107,11 @@ int main(int argc, char** argv) try {
                       kiln::html_report{.path = out_dir / "finetune_report.html",
                                         .title = "MNIST transfer: fine-tuning on digits 5-9",
                                         .hyperparameters = {{"backbone", "SmallCnn pretrained on digits 0-4, block 1 frozen"},
-                                                            {"optimizer", "adamw, lr 2e-3, weight decay 1e-2"},
-                                                            {"backbone lr ratio", "0.1"},
-                                                            {"scheduler", "step_lr, step size 2, gamma 0.3"},
-                                                            {"batch size", "32, gradients accumulated over 2"}}}}};
+                                                            {"optimizer", "adamw"},
+                                                            {"scheduler", "step_lr"},
+                                                            {"gradients accumulated over", "2 batches"}}}}};
   const auto history = finetune.fit(batches, val, {.epochs = 5});
+  std::printf("configuration of the fine-tuning run:\n%s\n", finetune.state().hyperparameters.c_str());
 
   // 3. Submission for the held-out digits 5–9: id = row in the test file.
   const auto predicted = finetune.predict(kiln::data::tensor_batches{held_out.images, held_out.labels, {.batch_size = 256}})

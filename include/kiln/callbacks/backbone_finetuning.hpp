@@ -18,12 +18,18 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <string_view>
 
 namespace kiln {
 
 struct backbone_finetuning {
   std::int64_t unfreeze_at_epoch = 10;  ///< the first epoch (from 0) that trains the backbone
   double lr_ratio = 0.1;                ///< backbone rate = head rate × lr_ratio, when unfrozen
+
+  /// The options by name, for kiln::config: "callbacks.backbone_finetuning.<option>".
+  static constexpr std::string_view config_name = "backbone_finetuning";
+  template <class F>
+  void each_option(F&& f) { f("unfreeze_at_epoch", unfreeze_at_epoch); f("lr_ratio", lr_ratio); }
 
   struct state_type {
     bool unfrozen = false;

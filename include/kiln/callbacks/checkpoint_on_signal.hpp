@@ -18,6 +18,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <string_view>
 #include <vector>
 
 namespace kiln {
@@ -34,6 +35,12 @@ struct checkpoint_on_signal {
   std::filesystem::path path = "interrupted.pt";
   std::vector<int> signals = {SIGINT, SIGTERM};
   bool reraise = true;  ///< end the process with the signal once the checkpoint is written
+
+  /// The options by name, for kiln::config: "callbacks.checkpoint_on_signal.<option>" (the
+  /// signal numbers stay in code: they differ between systems).
+  static constexpr std::string_view config_name = "checkpoint_on_signal";
+  template <class F>
+  void each_option(F&& f) { f("path", path); f("reraise", reraise); }
 
   struct state_type {
     std::vector<struct sigaction> previous;  ///< the handlers to put back

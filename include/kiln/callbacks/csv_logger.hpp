@@ -92,15 +92,29 @@ struct csv_log_state {
 /// The file is replaced by the first epoch of the first fit; `.append = true` keeps an existing
 /// file's header and rows instead (a resumed run). Later fits with the same logger add rows.
 ///
+/// A trainer built with a kiln::config has its effective configuration written beside the
+/// table, to configuration_path() ("<path>.config.json"), when each fit begins: a line of
+/// comment in the CSV itself would trip up the readers that expect the header first.
+///
 ///   kiln::callbacks{kiln::csv_logger{.path = "run/metrics.csv"}}
 ///   // epoch,step,train/loss,val/loss,val/accuracy,lr/group_0,lr/group_1
 ///   // 0,250,0.412,0.298,0.9125,0.0002,0.002
 struct csv_logger {
   std::filesystem::path path = "metrics.csv";  ///< missing directories are created
   bool append = false;                         ///< keep the rows of an existing file
+
+  /// The options by name, for kiln::config: "callbacks.csv_logger.<option>".
+  static constexpr std::string_view config_name = "csv_logger";
+  template <class F>
+  void each_option(F&& f) { f("path", path); f("append", append); }
+
   detail::csv_log_state state{};               ///< running state (not an option)
 
-  void on_fit_begin(context&) {
+  /// Where the effective configuration is written: the CSV's path with ".config.json" added.
+  [[nodiscard]] std::filesystem::path configuration_path() const { return std::filesystem::path{path} += ".config.json"; }
+
+  void on_fit_begin(context& ctx) {
+    if (!ctx.hyperparameters.empty()) write_configuration(ctx.hyperparameters);
     if (state.started) return;
     detail::prepare_log_file(path, "kiln::csv_logger");
     state.started = true;
@@ -149,6 +163,16 @@ struct csv_logger {
       if (!line.empty()) state.lines.push_back(line);
     }
     state.file_written = true;
+  }
+
+  void write_configuration(const std::string& json) const {
+    detail::prepare_log_file(path, "kiln::csv_logger");
+    atomic_write(configuration_path(), [&](const std::filesystem::path& tmp) {
+      std::ofstream out(tmp, std::ios::binary);
+      out << json << '\n';
+      out.close();
+      if (!out) throw std::runtime_error("cannot write " + tmp.string());
+    });
   }
 
   void rewrite() {

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln {
@@ -32,6 +33,18 @@ struct early_stopping {
   std::int64_t patience = 3;
   bool stop_on_non_finite = true;
   bool restore_best_weights = false;
+
+  /// The options by name, for kiln::config: "callbacks.early_stopping.<option>".
+  static constexpr std::string_view config_name = "early_stopping";
+  template <class F>
+  void each_option(F&& f) {
+    f("monitor", monitor);
+    f("mode", mode);
+    f("min_delta", min_delta);
+    f("patience", patience);
+    f("stop_on_non_finite", stop_on_non_finite);
+    f("restore_best_weights", restore_best_weights);
+  }
 
   struct state_type {
     double best = std::numeric_limits<double>::infinity();

@@ -21,6 +21,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string_view>
 #include <vector>
 
 namespace kiln {
@@ -29,6 +30,11 @@ struct clip_grad_norm {
   static constexpr bool runs_in_captured_step = true;  // device work only (kiln::cuda_graph)
   double max_norm = 1.0;
   double norm_type = 2.0;  ///< p of the p-norm; infinity for the largest absolute value
+
+  /// The options by name, for kiln::config: "callbacks.clip_grad_norm.<option>".
+  static constexpr std::string_view config_name = "clip_grad_norm";
+  template <class F>
+  void each_option(F&& f) { f("max_norm", max_norm); f("norm_type", norm_type); }
 
   struct state_type {
     std::vector<torch::Tensor> params;
@@ -65,6 +71,11 @@ struct clip_grad_norm {
 struct clip_grad_value {
   static constexpr bool runs_in_captured_step = true;  // device work only (kiln::cuda_graph)
   double clip_value = 1.0;
+
+  /// The options by name, for kiln::config: "callbacks.clip_grad_value.<option>".
+  static constexpr std::string_view config_name = "clip_grad_value";
+  template <class F>
+  void each_option(F&& f) { f("clip_value", clip_value); }
 
   struct state_type {
     std::vector<torch::Tensor> params;

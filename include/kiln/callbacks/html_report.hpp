@@ -10,6 +10,7 @@
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/epoch_log.hpp>
+#include <kiln/detail/hyperparameters.hpp>
 #include <kiln/io/atomic_file.hpp>
 
 #include <algorithm>
@@ -346,7 +347,8 @@ struct html_report_state {
 
 }  // namespace detail::html
 
-/// Writes a self-contained HTML report of the run to `path`: the hyperparameters; the last
+/// Writes a self-contained HTML report of the run to `path`: the hyperparameters (those given
+/// here, then the effective configuration of a trainer built with a kiln::config); the last
 /// epoch's values with their minimum and maximum; a line chart per family of values — the
 /// losses "train/loss" and "val/loss" together, "train/x" with "val/x" for each metric x, the
 /// learning rates of all groups together (log scale when they span a decade) — over epochs; and
@@ -366,6 +368,12 @@ struct html_report {
   std::filesystem::path path = "report.html";  ///< missing directories are created
   std::string title = "kiln training report";
   std::vector<std::pair<std::string, std::string>> hyperparameters;  ///< name, value
+
+  /// The options by name, for kiln::config: "callbacks.html_report.<option>".
+  static constexpr std::string_view config_name = "html_report";
+  template <class F>
+  void each_option(F&& f) { f("path", path); f("title", title); }
+
   detail::html::html_report_state state{};  ///< running state (not an option)
 
   void on_fit_begin(context&) {
@@ -376,18 +384,20 @@ struct html_report {
 
   void on_epoch_end(context& ctx) {
     state.rows.push_back(state.recorder.take_row(ctx));
-    write(detail::concat("Epoch ", ctx.epoch + 1, " of ", ctx.max_epochs, " done; ", ctx.step,
+    write(ctx, detail::concat("Epoch ", ctx.epoch + 1, " of ", ctx.max_epochs, " done; ", ctx.step,
                          " optimizer steps. Written ", now(), "."));
   }
 
   void on_fit_end(context& ctx) {
-    write(detail::concat("Finished: ", state.rows.size(), state.rows.size() == 1 ? " epoch, " : " epochs, ",
+    write(ctx, detail::concat("Finished: ", state.rows.size(), state.rows.size() == 1 ? " epoch, " : " epochs, ",
                          ctx.step, " optimizer steps. Written ", now(), "."));
   }
 
  private:
-  void write(const std::string& status) const {
-    const auto html = detail::html::page(title, hyperparameters, state.rows, status);
+  void write(const context& ctx, const std::string& status) const {
+    auto rows = hyperparameters;
+    for (auto& row : detail::configuration_rows(ctx.hyperparameters)) rows.push_back(std::move(row));
+    const auto html = detail::html::page(title, rows, state.rows, status);
     atomic_write(path, [&](const std::filesystem::path& tmp) {
       std::ofstream out(tmp, std::ios::binary);
       out << html;

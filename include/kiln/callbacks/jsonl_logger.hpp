@@ -14,6 +14,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace kiln {
 namespace detail {
@@ -32,16 +33,24 @@ struct jsonl_log_state {
 /// written as null (JSON has no NaN); numbers read back exactly.
 ///
 /// The first fit starts the file afresh; `.append = true` keeps an existing file's lines (a
-/// resumed run). Later fits with the same logger add lines.
+/// resumed run). Later fits with the same logger add lines. A trainer built with a kiln::config
+/// has its effective configuration written first, on a line of its own:
+/// `{"hyperparameters":{"optimizer.lr":0.002,...}}`.
 ///
 ///   #include <kiln/callbacks/jsonl_logger.hpp>
 ///   kiln::callbacks{kiln::jsonl_logger{.path = "run/metrics.jsonl"}}
 struct jsonl_logger {
   std::filesystem::path path = "metrics.jsonl";  ///< missing directories are created
   bool append = false;                           ///< keep the lines of an existing file
+
+  /// The options by name, for kiln::config: "callbacks.jsonl_logger.<option>".
+  static constexpr std::string_view config_name = "jsonl_logger";
+  template <class F>
+  void each_option(F&& f) { f("path", path); f("append", append); }
+
   detail::jsonl_log_state state{};               ///< running state (not an option)
 
-  void on_fit_begin(context&) {
+  void on_fit_begin(context& ctx) {
     if (state.started) return;
     detail::prepare_log_file(path, "kiln::jsonl_logger");
     if (!append) {
@@ -49,6 +58,13 @@ struct jsonl_logger {
       if (!truncate) throw std::runtime_error("kiln::jsonl_logger: cannot create '" + path.string() + "'");
     }
     state.started = true;
+    if (!ctx.hyperparameters.empty()) {
+      nlohmann::ordered_json record;
+      auto& configuration = record["hyperparameters"];
+      configuration = nlohmann::ordered_json::parse(ctx.hyperparameters, nullptr, /*allow_exceptions=*/false);
+      if (configuration.is_discarded()) configuration = ctx.hyperparameters;  // not JSON: kept as text
+      detail::append_to_file(path, record.dump() + '\n', "kiln::jsonl_logger");
+    }
   }
 
   void on_epoch_begin(context& ctx) { state.recorder.begin(ctx); }

@@ -15,12 +15,18 @@
 #include <kiln/schedule/scheduler.hpp>
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 namespace kiln {
 
 struct lr_monitor {
   kiln::interval interval = kiln::interval::epoch;
+
+  /// The options by name, for kiln::config: "callbacks.lr_monitor.<option>".
+  static constexpr std::string_view config_name = "lr_monitor";
+  template <class F>
+  void each_option(F&& f) { f("interval", interval); }
 
   struct record {
     std::int64_t step;

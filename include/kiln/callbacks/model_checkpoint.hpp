@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -37,6 +38,18 @@ struct model_checkpoint {
   std::int64_t keep_best = 1;        ///< how many best epochs to keep; 0 none, −1 all
   bool keep_last = true;             ///< also keep last.pt, the latest state
   std::int64_t every_n_epochs = 1;
+
+  /// The options by name, for kiln::config: "callbacks.model_checkpoint.<option>".
+  static constexpr std::string_view config_name = "model_checkpoint";
+  template <class F>
+  void each_option(F&& f) {
+    f("directory", directory);
+    f("monitor", monitor);
+    f("mode", mode);
+    f("keep_best", keep_best);
+    f("keep_last", keep_last);
+    f("every_n_epochs", every_n_epochs);
+  }
 
   struct state_type {
     std::vector<std::string> files;  ///< the best files kept, best first

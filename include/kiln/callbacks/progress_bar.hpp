@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include <unistd.h>
 
@@ -30,6 +31,11 @@ struct progress_bar {
   double refresh_seconds = 0.2;
   double plain_every_seconds = 10.0;
   int width = 20;  ///< characters of the bar itself
+
+  /// The options by name, for kiln::config: "callbacks.progress_bar.<option>".
+  static constexpr std::string_view config_name = "progress_bar";
+  template <class F>
+  void each_option(F&& f) { f("refresh_seconds", refresh_seconds); f("plain_every_seconds", plain_every_seconds); f("width", width); }
 
   struct state_type {
     bool terminal = false;

@@ -31,6 +31,7 @@
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/epoch_log.hpp>
+#include <kiln/detail/hyperparameters.hpp>
 
 #include <boost/crc.hpp>
 
@@ -211,8 +212,9 @@ struct tensorboard_state {
 /// .1, .2, ... when that name is taken) that TensorBoard reads. At each epoch's end one event at
 /// step ctx.step holds a scalar per value the other loggers write (see csv_logger.hpp), except
 /// table cells such as "val/confusion_matrix[3,5]": each table is logged whole instead, as a
-/// Markdown table under its own name in the Text tab. The hyperparameters, when given, are a
-/// text summary "hyperparameters" at the start. Each epoch's record is appended and the file
+/// Markdown table under its own name in the Text tab. The hyperparameters, when given, and the
+/// effective configuration of a trainer built with a kiln::config (context::hyperparameters),
+/// are one table, a text summary "hyperparameters" at the start. Each epoch's record is appended and the file
 /// closed; TensorBoard reads a file that a crashed run cut short up to its last whole record.
 ///
 ///   kiln::callbacks{kiln::tensorboard_logger{
@@ -220,6 +222,12 @@ struct tensorboard_state {
 struct tensorboard_logger {
   std::filesystem::path log_dir = "runs";  ///< created when missing
   std::vector<std::pair<std::string, std::string>> hyperparameters;  ///< name, value
+
+  /// The options by name, for kiln::config: "callbacks.tensorboard_logger.<option>".
+  static constexpr std::string_view config_name = "tensorboard_logger";
+  template <class F>
+  void each_option(F&& f) { f("log_dir", log_dir); }
+
   detail::tensorboard_state state{};  ///< running state (not an option)
 
   /// The event file written, or an empty path before the first fit.
@@ -232,9 +240,10 @@ struct tensorboard_logger {
     const double wall_time = detail::tensorboard_event::now();
     state.file = create_event_file(static_cast<long long>(wall_time));
     std::string records = detail::tensorboard_event::record(detail::tensorboard_event::file_version(wall_time));
-    if (!hyperparameters.empty()) {
-      std::vector<std::vector<std::string>> rows{{"hyperparameter", "value"}};
-      for (const auto& [name, value] : hyperparameters) rows.push_back({name, value});
+    std::vector<std::vector<std::string>> rows{{"hyperparameter", "value"}};
+    for (const auto& [name, value] : hyperparameters) rows.push_back({name, value});
+    for (auto& [name, value] : detail::configuration_rows(ctx.hyperparameters)) rows.push_back({name, value});
+    if (rows.size() > 1) {
       const auto text = detail::tensorboard_event::text_value("hyperparameters", detail::markdown_table(rows));
       records += detail::tensorboard_event::record(detail::tensorboard_event::summary(wall_time, ctx.step, {text}));
     }

@@ -14,11 +14,17 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string_view>
 
 namespace kiln {
 
 struct terminate_on_nan {
   std::int64_t check_every = 100;
+
+  /// The options by name, for kiln::config: "callbacks.terminate_on_nan.<option>".
+  static constexpr std::string_view config_name = "terminate_on_nan";
+  template <class F>
+  void each_option(F&& f) { f("check_every", check_every); }
 
   struct state_type {
     torch::Tensor seen;  ///< on the device: was any loss not finite

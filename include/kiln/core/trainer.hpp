@@ -11,6 +11,9 @@
 //                   kiln::accumulate<4>{}, kiln::metrics<kiln::accuracy>{}};
 //   auto history = t.fit(train_batches, val_batches, {.epochs = 3});
 //   torch::Tensor logits = t.predict(test_batches);
+//
+// Built with a runtime configuration first (kiln::config, from kiln/config/config.hpp), the
+// trainer takes each policy's options from it — see the constructor.
 #pragma once
 
 #include <kiln/callbacks/callbacks.hpp>
@@ -39,6 +42,7 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -60,6 +64,10 @@ struct fit_options {
   /// A checkpoint to continue from (see kiln/core/checkpoint.hpp): the fit restores everything
   /// in it and trains epochs [its epoch, epochs). Empty: a fresh fit.
   std::filesystem::path resume_from;
+
+  /// The runtime options by name, for kiln::config ("fit.epochs", "fit.resume_from").
+  template <class F>
+  void each_option(F&& f) { f("epochs", epochs); f("resume_from", resume_from); }
 
   void validate() const { detail::check_option(epochs >= 1, "kiln::fit", "epochs", "at least 1", epochs); }
 };
@@ -106,6 +114,46 @@ constexpr bool computes_metric(std::string_view name) {
 
 template <class>
 inline constexpr bool dependent_true = true;
+
+/// What a trainer needs of a runtime configuration; kiln::config (kiln/config/config.hpp) is
+/// one. Only the shape is asked for here, so that this header includes no JSON or CLI library.
+template <class C>
+concept ConfigSource = std::copy_constructible<C> && requires(C& c, const C& cc, fit_options& options) {
+  c.apply(std::string_view{}, options);
+  cc.check_all_used();
+  { cc.effective_json() } -> std::convertible_to<std::string>;
+};
+
+// Applied to each policy as the trainer takes it: nothing, or the configuration's section of the
+// policy's role ("optimizer", "callbacks", ...) when the configuration can apply to it.
+struct no_configuration {
+  template <class P>
+  void operator()(P&) const noexcept {}
+};
+template <class C>
+struct configure_with {
+  C& config;
+  template <class P>
+  void operator()(P& policy) const {
+    if constexpr (requires { config.apply(role_of_t<P>::name, policy); }) config.apply(role_of_t<P>::name, policy);
+  }
+};
+
+// A copy of the configuration a trainer was built with, to apply "fit.*" to the options of each
+// fit and record them; held behind void so that this header needs nothing of the config's type.
+struct fit_configuration {
+  std::shared_ptr<void> config;
+  std::string (*apply)(void* config, fit_options& options) = nullptr;
+
+  template <class C>
+  static fit_configuration of(const C& c) {
+    return {std::make_shared<C>(c), [](void* copy, fit_options& options) -> std::string {
+              auto& config = *static_cast<C*>(copy);
+              config.apply("fit", options);
+              return config.effective_json();
+            }};
+  }
+};
 
 }  // namespace detail
 
@@ -208,7 +256,32 @@ class trainer {
                 "declares (its Impl's `depth`); freeze at most that many.");
 
   explicit trainer(Policies... policies)
-      : trainer(detail::from_tuple{}, std::tie(policies...)) {}
+      : trainer(detail::from_tuple{}, std::tie(policies...), detail::no_configuration{}) {}
+
+  /// Builds the pipeline with each policy's options taken from `config` (a kiln::config): the
+  /// keys "backbone.*", "loss.*", "optimizer.*", "scheduler.*" and "callbacks.<config_name>.*"
+  /// override the values written here (or a left-out role's defaults), and "fit.epochs" and
+  /// "fit.resume_from", when given, override those passed to fit(). Then a key that nothing has
+  /// read is an error, so read the program's own keys with config.value(...) before building
+  /// the trainer.
+  ///
+  /// The effective configuration is in state().hyperparameters, where the loggers and
+  /// checkpoints find it: the policies' options from here on, and "fit.*" as each fit runs.
+  ///
+  ///   auto cfg = kiln::config::from_command_line(argc, argv);  // --set optimizer.lr=1e-3
+  ///   kiln::trainer t{cfg, kiln::backbone<Net>{}, kiln::adamw{.lr = 3e-4}};
+  ///   t.fit(train, val, {.epochs = 10});                        // --set fit.epochs=20: 20
+  template <class Config>
+    requires detail::ConfigSource<std::remove_reference_t<Config>>
+  explicit trainer(Config&& config, Policies... policies)
+      : trainer(detail::from_tuple{}, std::tie(policies...),
+                detail::configure_with<std::remove_reference_t<Config>>{config}) {
+    ctx_.hyperparameters = config.effective_json();
+    fit_configuration_ = detail::fit_configuration::of(config);  // without "fit.*": each fit adds its own
+    fit_options defaults;
+    config.apply("fit", defaults);  // checked now, so that a bad fit.epochs fails before any training
+    config.check_all_used();
+  }
 
   trainer(const trainer&) = delete;  // the context refers to the model and optimizer inside
   trainer& operator=(const trainer&) = delete;
@@ -217,7 +290,7 @@ class trainer {
   /// results (a resumed fit's include those of the epochs before the checkpoint).
   template <BatchRange Train, BatchRange Val>
   history fit(Train&& train, Val&& val, const fit_options& options = {}) {
-    return run_fit(train, &val, options);
+    return run_fit(train, &val, configured(options));
   }
 
   /// Trains without validation.
@@ -226,7 +299,7 @@ class trainer {
     static_assert(detail::dependent_true<Train> && !scheduler_monitor.starts_with("val/"),
                   "kiln::trainer::fit(train): the scheduler monitors a \"val/...\" metric, which needs "
                   "validation data; call fit(train, val), or monitor \"train/loss\".");
-    return run_fit(train, static_cast<std::remove_reference_t<Train>*>(nullptr), options);
+    return run_fit(train, static_cast<std::remove_reference_t<Train>*>(nullptr), configured(options));
   }
 
   /// Loss and metrics on `data`, in eval mode and without gradients: "val/loss", "val/<metric>".
@@ -292,28 +365,34 @@ class trainer {
   }
 
  private:
-  template <class P>
-  static P take(const std::tuple<Policies&...>& policies) {
+  // The policy of a role, as given or defaulted, configured.
+  template <class P, class Configure>
+  static P take(const std::tuple<Policies&...>& policies, const Configure& configure) {
     if constexpr ((std::is_same_v<P, Policies> || ...)) {
-      return std::move(std::get<P&>(policies));
+      P& given = std::get<P&>(policies);
+      configure(given);
+      return std::move(given);
     } else {
-      return P{};
+      P made{};
+      configure(made);
+      return made;
     }
   }
 
   // References to the constructor's arguments: a tuple of values would ask whether each policy
   // is default-constructible, which LibTorch's module holders answer with a hard error.
-  trainer(detail::from_tuple, std::tuple<Policies&...> policies)
-      : backbone_(take<backbone_policy>(policies)),
-        loss_(take<loss_policy>(policies)),
-        optimizer_policy_(take<optimizer_policy>(policies)),
-        metrics_(take<metrics_policy>(policies)),
-        callbacks_(take<callbacks_policy>(policies)),
-        model_(build_network(backbone_, take<head_policy>(policies))),
+  template <class Configure>
+  trainer(detail::from_tuple, std::tuple<Policies&...> policies, const Configure& configure)
+      : backbone_(take<backbone_policy>(policies, configure)),
+        loss_(take<loss_policy>(policies, configure)),
+        optimizer_policy_(take<optimizer_policy>(policies, configure)),
+        metrics_(take<metrics_policy>(policies, configure)),
+        callbacks_(take<callbacks_policy>(policies, configure)),
+        model_(build_network(backbone_, take<head_policy>(policies, configure))),
         optimizer_(param_groups(), optimizer_policy_.options()),
-        scheduler_(take<scheduler_policy>(policies), optimizer_),
-        precision_(validated(take<precision_policy>(policies))),
-        execution_(validated(take<execution_policy>(policies))),
+        scheduler_(take<scheduler_policy>(policies, configure), optimizer_),
+        precision_(validated(take<precision_policy>(policies, configure))),
+        execution_(validated(take<execution_policy>(policies, configure))),
         ctx_{*model_, optimizer_} {
     ctx_.learning_rates = scheduler_.learning_rates();
     ctx_.frozen = freeze_children(model_->backbone());
@@ -371,6 +450,14 @@ class trainer {
       group(model_->backbone()->parameters(), optimizer_policy_.lr);
     }
     return groups;
+  }
+
+  // The options a fit runs with: the configuration's "fit.*" over the caller's, recorded.
+  fit_options configured(fit_options options) {
+    if (fit_configuration_.apply != nullptr) {
+      ctx_.hyperparameters = fit_configuration_.apply(fit_configuration_.config.get(), options);
+    }
+    return options;
   }
 
   template <class Train, class Val>
@@ -772,9 +859,13 @@ class trainer {
   std::int64_t passes_ = 0;    // training passes over all fits: each pass's data order
   std::int64_t interrupted_batch_ = 0;  // where ctx.interrupt() ended the epoch; 0: at its end
   std::int64_t resume_batch_ = 0;       // batches of the next epoch a checkpoint has done
+  detail::fit_configuration fit_configuration_;
 };
 
 template <class... Policies>
 trainer(Policies...) -> trainer<Policies...>;
+template <class Config, class... Policies>
+  requires detail::ConfigSource<std::remove_reference_t<Config>>
+trainer(Config&&, Policies...) -> trainer<Policies...>;
 
 }  // namespace kiln

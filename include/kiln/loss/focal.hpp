@@ -29,6 +29,10 @@ struct sigmoid_focal_loss {
   double gamma = 2.0;   ///< focusing exponent, >= 0; 0 gives (alpha-weighted) BCE
   kiln::reduction reduction = kiln::reduction::mean;
 
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) { f("alpha", alpha); f("gamma", gamma); f("reduction", reduction); }
+
   void validate() const {
     detail::check_option(alpha <= 1.0, "kiln::sigmoid_focal_loss", "alpha", "at most 1 (negative: no weighting)",
                          alpha);
@@ -60,6 +64,11 @@ struct softmax_focal_loss {
   double gamma = 2.0;     ///< focusing exponent, >= 0
   std::int64_t ignore_index = -100;
   kiln::reduction reduction = kiln::reduction::mean;
+
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp); the per-class
+  /// alpha is a tensor, set in code.
+  template <class F>
+  void each_option(F&& f) { f("gamma", gamma); f("ignore_index", ignore_index); f("reduction", reduction); }
 
   void validate() const {
     detail::check_option(!alpha.defined() || alpha.dim() == 1, "kiln::softmax_focal_loss", "alpha",

@@ -10,9 +10,11 @@
 
 #include <torch/types.h>
 
+#include <array>
 #include <concepts>
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 namespace kiln {
 
@@ -24,6 +26,11 @@ concept LossPolicy = requires(L& loss, const torch::Tensor& output, const torch:
 
 /// How per-sample losses are combined.
 enum class reduction : std::int64_t { none = 0, mean = 1, sum = 2 };
+
+/// The names of the reductions, as kiln::config reads and writes them.
+constexpr std::array<std::pair<std::string_view, reduction>, 3> enum_names(reduction) noexcept {
+  return {{{"none", reduction::none}, {"mean", reduction::mean}, {"sum", reduction::sum}}};
+}
 
 namespace detail {
 // ATen's own reduction codes (at::Reduction::None/Mean/Sum) are 0, 1, 2 in 1.13 and 2.x.

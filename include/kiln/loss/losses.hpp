@@ -13,7 +13,8 @@
 // Each calls the ATen operators that torch.nn.functional (or torchvision.ops) calls, so values
 // and gradients are PyTorch's (tests/loss/ checks them against PyTorch itself). Reduction is the
 // mean unless `reduction` says otherwise; reduction::none is for calling a loss directly, and a
-// trainer built with it says so (see kiln/loss/loss.hpp).
+// trainer built with it says so (see kiln/loss/loss.hpp). Each names its runtime options in
+// `each_option`, so that kiln::config can set them ("loss.label_smoothing").
 //
 //   kiln::cross_entropy{.label_smoothing = 0.1}
 //   kiln::sigmoid_focal_loss{.alpha = 0.25, .gamma = 2.0}
@@ -42,6 +43,11 @@ struct cross_entropy {
   std::int64_t ignore_index = -100;
   kiln::reduction reduction = kiln::reduction::mean;
 
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp); the class weights
+  /// are tensors, set in code.
+  template <class F>
+  void each_option(F&& f) { f("label_smoothing", label_smoothing); f("ignore_index", ignore_index); f("reduction", reduction); }
+
   void validate() const {
     detail::check_in_range("kiln::cross_entropy", "label_smoothing", label_smoothing, 0.0, 1.0);
     detail::check_trainable("kiln::cross_entropy", reduction);
@@ -63,6 +69,11 @@ struct bce_with_logits {
   torch::Tensor pos_weight{};  ///< weight of positive examples per class; undefined = 1
   kiln::reduction reduction = kiln::reduction::mean;
 
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp); the class weights
+  /// are tensors, set in code.
+  template <class F>
+  void each_option(F&& f) { f("reduction", reduction); }
+
   void validate() const { detail::check_trainable("kiln::bce_with_logits", reduction); }
   void to(const torch::Device& device) {
     detail::move_option(weight, device);
@@ -78,6 +89,9 @@ struct bce_with_logits {
 struct mse {
   using kiln_role = role::loss;
   kiln::reduction reduction = kiln::reduction::mean;
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) { f("reduction", reduction); }
   void validate() const { detail::check_trainable("kiln::mse", reduction); }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
     return torch::mse_loss(output, target, detail::aten_reduction(reduction));
@@ -88,6 +102,9 @@ struct mse {
 struct l1 {
   using kiln_role = role::loss;
   kiln::reduction reduction = kiln::reduction::mean;
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) { f("reduction", reduction); }
   void validate() const { detail::check_trainable("kiln::l1", reduction); }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
     return torch::l1_loss(output, target, detail::aten_reduction(reduction));
@@ -99,6 +116,9 @@ struct huber {
   using kiln_role = role::loss;
   double delta = 1.0;
   kiln::reduction reduction = kiln::reduction::mean;
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) { f("delta", delta); f("reduction", reduction); }
   void validate() const {
     detail::check_positive("kiln::huber", "delta", delta);
     detail::check_trainable("kiln::huber", reduction);
@@ -113,6 +133,9 @@ struct smooth_l1 {
   using kiln_role = role::loss;
   double beta = 1.0;
   kiln::reduction reduction = kiln::reduction::mean;
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) { f("beta", beta); f("reduction", reduction); }
   void validate() const {
     detail::check_non_negative("kiln::smooth_l1", "beta", beta);
     detail::check_trainable("kiln::smooth_l1", reduction);

@@ -51,6 +51,10 @@ struct backbone {
   std::string weights{};  ///< file saved by kiln::save_weights or torch::save; empty: keep `module`'s
   double lr_ratio = 1.0;  ///< backbone learning rate = optimizer lr × lr_ratio (when there is a head)
 
+  /// The runtime options by name, for kiln::config ("backbone.weights", "backbone.lr_ratio").
+  template <class F>
+  void each_option(F&& f) { f("weights", weights); f("lr_ratio", lr_ratio); }
+
   void validate() const { detail::check_non_negative("kiln::backbone", "lr_ratio", lr_ratio); }
 };
 

@@ -7,7 +7,8 @@
 //   kiln::adagrad  Adagrad
 //
 // Defaults are PyTorch's, except that lr has a default too (PyTorch's SGD has none). The
-// update itself is torch::optim's, so kiln's numbers are LibTorch's numbers.
+// update itself is torch::optim's, so kiln's numbers are LibTorch's numbers. Each names its
+// runtime options in `each_option`, so that kiln::config can set them ("optimizer.lr").
 //
 //   kiln::adamw{.lr = 3e-4, .weight_decay = 1e-2}
 #pragma once
@@ -50,6 +51,16 @@ struct sgd {
   double weight_decay = 0.0;
   bool nesterov = false;
 
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) {
+    f("lr", lr);
+    f("momentum", momentum);
+    f("dampening", dampening);
+    f("weight_decay", weight_decay);
+    f("nesterov", nesterov);
+  }
+
   void validate() const {
     detail::check_non_negative("kiln::sgd", "lr", lr);
     detail::check_non_negative("kiln::sgd", "momentum", momentum);
@@ -83,6 +94,17 @@ struct adam {
   double weight_decay = 0.0;
   bool amsgrad = false;
 
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) {
+    f("lr", lr);
+    f("beta1", beta1);
+    f("beta2", beta2);
+    f("eps", eps);
+    f("weight_decay", weight_decay);
+    f("amsgrad", amsgrad);
+  }
+
   void validate() const {
     detail::check_non_negative("kiln::adam", "lr", lr);
     detail::check_betas("kiln::adam", beta1, beta2);
@@ -107,6 +129,17 @@ struct adamw {
   double eps = 1e-8;
   double weight_decay = 1e-2;
   bool amsgrad = false;
+
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) {
+    f("lr", lr);
+    f("beta1", beta1);
+    f("beta2", beta2);
+    f("eps", eps);
+    f("weight_decay", weight_decay);
+    f("amsgrad", amsgrad);
+  }
 
   void validate() const {
     detail::check_non_negative("kiln::adamw", "lr", lr);
@@ -133,6 +166,17 @@ struct rmsprop {
   double momentum = 0.0;
   bool centered = false;
 
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) {
+    f("lr", lr);
+    f("alpha", alpha);
+    f("eps", eps);
+    f("weight_decay", weight_decay);
+    f("momentum", momentum);
+    f("centered", centered);
+  }
+
   void validate() const {
     detail::check_non_negative("kiln::rmsprop", "lr", lr);
     detail::check_non_negative("kiln::rmsprop", "alpha", alpha);
@@ -157,6 +201,16 @@ struct adagrad {
   double weight_decay = 0.0;
   double initial_accumulator_value = 0.0;
   double eps = 1e-10;
+
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) {
+    f("lr", lr);
+    f("lr_decay", lr_decay);
+    f("weight_decay", weight_decay);
+    f("initial_accumulator_value", initial_accumulator_value);
+    f("eps", eps);
+  }
 
   void validate() const {
     detail::check_non_negative("kiln::adagrad", "lr", lr);

@@ -37,6 +37,10 @@ struct cosine_annealing {
   double eta_min = 0.0;
   kiln::interval interval = kiln::interval::epoch;
 
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) { f("t_max", t_max); f("eta_min", eta_min); f("interval", interval); }
+
   void validate() const {
     detail::check_option(t_max >= 1, "kiln::cosine_annealing", "t_max", "at least 1", t_max);
     detail::check_non_negative("kiln::cosine_annealing", "eta_min", eta_min);
@@ -63,6 +67,15 @@ struct cosine_warm_restarts {
   std::int64_t t_mult = 1;  ///< growth of each cycle's length
   double eta_min = 0.0;
   kiln::interval interval = kiln::interval::epoch;
+
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) {
+    f("t_0", t_0);
+    f("t_mult", t_mult);
+    f("eta_min", eta_min);
+    f("interval", interval);
+  }
 
   void validate() const {
     detail::check_option(t_0 >= 1, "kiln::cosine_warm_restarts", "t_0", "at least 1", t_0);

@@ -29,6 +29,11 @@ namespace kiln {
 struct constant_lr {
   using kiln_role = role::scheduler;
   kiln::interval interval = kiln::interval::epoch;
+
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) { f("interval", interval); }
+
   [[nodiscard]] double next_lr(std::int64_t, double current, double) const noexcept { return current; }
 };
 
@@ -39,6 +44,10 @@ struct step_lr {
   std::int64_t step_size = 1;
   double gamma = 0.1;
   kiln::interval interval = kiln::interval::epoch;
+
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) { f("step_size", step_size); f("gamma", gamma); f("interval", interval); }
 
   void validate() const {
     detail::check_option(step_size >= 1, "kiln::step_lr", "step_size", "at least 1", step_size);
@@ -57,6 +66,10 @@ struct multi_step_lr {
   double gamma = 0.1;
   kiln::interval interval = kiln::interval::epoch;
 
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) { f("milestones", milestones); f("gamma", gamma); f("interval", interval); }
+
   void validate() const {
     for (const auto m : milestones) {
       detail::check_option(m >= 1, "kiln::multi_step_lr", "each milestone", "at least 1", m);
@@ -74,6 +87,10 @@ struct exponential_lr {
   using kiln_role = role::scheduler;
   double gamma = 0.9;
   kiln::interval interval = kiln::interval::epoch;
+
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) { f("gamma", gamma); f("interval", interval); }
 
   void validate() const { detail::check_non_negative("kiln::exponential_lr", "gamma", gamma); }
   [[nodiscard]] double next_lr(std::int64_t, double current, double) const noexcept { return current * gamma; }

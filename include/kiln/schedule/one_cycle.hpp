@@ -21,11 +21,17 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string_view>
+#include <utility>
 
 namespace kiln {
 
 /// How one-cycle moves between two values within a phase.
 enum class anneal { cos, linear };
+
+/// The names of the annealing shapes, as kiln::config reads and writes them.
+constexpr std::array<std::pair<std::string_view, anneal>, 2> enum_names(anneal) noexcept {
+  return {{{"cos", anneal::cos}, {"linear", anneal::linear}}};
+}
 
 /// OneCycleLR. Phases (by advance t = 0 .. total_steps):
 ///   two-phase:   t ≤ pct_start·T − 1: initial → peak;  then: peak → minimum
@@ -47,6 +53,21 @@ struct one_cycle {
   double base_momentum = 0.85;
   double max_momentum = 0.95;
   kiln::interval interval = kiln::interval::step;
+
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) {
+    f("total_steps", total_steps);
+    f("pct_start", pct_start);
+    f("anneal", anneal);
+    f("three_phase", three_phase);
+    f("div_factor", div_factor);
+    f("final_div_factor", final_div_factor);
+    f("cycle_momentum", cycle_momentum);
+    f("base_momentum", base_momentum);
+    f("max_momentum", max_momentum);
+    f("interval", interval);
+  }
 
   struct state_type {
     std::int64_t total_steps = 0;  ///< as fixed when the cycle started

@@ -18,11 +18,13 @@
 #include <kiln/schedule/scheduler.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kiln {
@@ -32,6 +34,14 @@ enum class monitor_mode { min, max };
 
 /// How `threshold` measures a significant improvement: relative to the best value, or absolute.
 enum class threshold_mode { rel, abs };
+
+/// The names of the modes, as kiln::config reads and writes them.
+constexpr std::array<std::pair<std::string_view, monitor_mode>, 2> enum_names(monitor_mode) noexcept {
+  return {{{"min", monitor_mode::min}, {"max", monitor_mode::max}}};
+}
+constexpr std::array<std::pair<std::string_view, threshold_mode>, 2> enum_names(threshold_mode) noexcept {
+  return {{{"rel", threshold_mode::rel}, {"abs", threshold_mode::abs}}};
+}
 
 /// ReduceLROnPlateau. After each epoch it compares the metric with the best value so far: an
 /// improvement beyond `threshold` resets the count of bad epochs, anything else adds one; when
@@ -59,6 +69,20 @@ struct reduce_on_plateau {
   std::vector<double> min_lr = {0.0};  ///< one value for every group, or one per group
   double eps = 1e-8;                   ///< reductions of eps or less are skipped
   detail::epoch_interval interval{};   ///< always per epoch; kiln::interval::step does not compile
+
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
+  template <class F>
+  void each_option(F&& f) {
+    f("monitor", monitor);
+    f("mode", mode);
+    f("factor", factor);
+    f("patience", patience);
+    f("threshold", threshold);
+    f("threshold_mode", threshold_mode);
+    f("cooldown", cooldown);
+    f("min_lr", min_lr);
+    f("eps", eps);
+  }
 
   struct state_type {
     double best = 0.0;

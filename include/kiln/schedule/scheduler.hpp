@@ -26,17 +26,24 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <numbers>
 #include <span>
 #include <string_view>
+#include <utility>
 
 namespace kiln {
 
 /// When a scheduler advances: once per epoch (after validation) or once per optimizer step.
 enum class interval { epoch, step };
+
+/// The names of the intervals, as kiln::config reads and writes them.
+constexpr std::array<std::pair<std::string_view, interval>, 2> enum_names(interval) noexcept {
+  return {{{"epoch", interval::epoch}, {"step", interval::step}}};
+}
 
 /// The parameter groups a stateful schedule drives, one entry per group (backbone first, then
 /// head). The schedule reads `lr` and writes the next learning rates into it.

@@ -12,7 +12,8 @@
 //
 // A scheduler advances once per epoch (after validation) or once per optimizer step, as its
 // `interval` says (reduce_on_plateau: per epoch only). What a policy must provide is in
-// scheduler.hpp; lr_scheduler.hpp binds one to an optimizer and keeps its state.
+// scheduler.hpp; lr_scheduler.hpp binds one to an optimizer and keeps its state. Each names its
+// runtime options in `each_option`, so that kiln::config can set them ("scheduler.gamma").
 //
 //   kiln::step_lr{.step_size = 30, .gamma = 0.1}
 //   kiln::warmup<kiln::cosine_annealing>{.length = 500, .start_factor = 0.1,

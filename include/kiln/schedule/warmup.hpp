@@ -57,6 +57,11 @@ struct warmup {
   double start_factor = 1.0 / 3;  ///< the first rate is initial·start_factor (LinearLR's default 1/3)
   S then{};                        ///< the schedule that follows
 
+  /// The runtime options by name, for kiln::config (kiln/config/config.hpp); `then`'s own are
+  /// nested under "then" ("scheduler.then.t_max").
+  template <class F>
+  void each_option(F&& f) { f("length", length); f("start_factor", start_factor); f("then", then); }
+
   void validate() const {
     detail::check_option(length >= 1, "kiln::warmup", "length", "at least 1", length);
     detail::check_option(start_factor > 0.0 && start_factor <= 1.0, "kiln::warmup", "start_factor", "in (0, 1]",
