@@ -14,36 +14,10 @@
 #include <torch/torch.h>
 
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <iostream>
-#include <sstream>
-#include <stdexcept>
-#include <string>
-#include <vector>
 
 namespace {
-
-struct table {
-  torch::Tensor features;  // float [rows, 30]
-  torch::Tensor malignant;  // float [rows]: 1 malignant, 0 benign
-};
-
-// A CSV of numbers under one header line, target last: small enough to read by hand.
-table read_table(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + " is missing: run scripts/setup.sh (scripts/prepare_tables.py writes it)");
-  std::string line;
-  std::getline(in, line);  // header
-  std::vector<float> values;
-  std::int64_t rows = 0;
-  for (; std::getline(in, line); ++rows) {
-    std::istringstream fields(line);
-    for (std::string field; std::getline(fields, field, ',');) values.push_back(std::stof(field));
-  }
-  const auto all = torch::tensor(values).view({rows, -1});
-  const auto columns = all.size(1);
-  return {all.narrow(1, 0, columns - 1).clone(), all.select(1, columns - 1).eq(0).to(torch::kFloat)};
-}
 
 // One logit per sample, as [N]: what bce_with_logits and the binary metrics read.
 struct TumourNetImpl : torch::nn::Module {
@@ -70,20 +44,29 @@ struct epoch_report {
 
 int main(int argc, char** argv) try {
   torch::manual_seed(0);
-  const auto data = read_table(argc > 1 ? argv[1] : "data/breast_cancer.csv");
-  const auto rows = torch::arange(data.features.size(0));
+  // kiln::data::read_csv names the line and column of anything that is not a number.
+  const std::filesystem::path path = argc > 1 ? argv[1] : "data/breast_cancer.csv";
+  if (!std::filesystem::exists(path)) {
+    std::cerr << "breast_cancer: " << path.string()
+              << " is missing: run scripts/setup.sh (scripts/prepare_tables.py writes it)\n";
+    return 2;
+  }
+  const auto table = kiln::data::read_csv(path);
+  const auto features = table.values.narrow(1, 0, table.index_of("target"));  // the 30 columns before it
+  const auto malignant = table.column("target").eq(0).to(torch::kFloat);      // 1 malignant, 0 benign
+  const auto rows = torch::arange(features.size(0));
   const auto val_rows = rows.masked_select(rows.remainder(5).eq(0));
   const auto train_rows = rows.masked_select(rows.remainder(5).ne(0));
 
-  auto train_x = data.features.index_select(0, train_rows);
-  auto val_x = data.features.index_select(0, val_rows);
+  auto train_x = features.index_select(0, train_rows);
+  auto val_x = features.index_select(0, val_rows);
   const auto mean = train_x.mean(0), scale = train_x.std(0);
   train_x = (train_x - mean) / scale;
   val_x = (val_x - mean) / scale;
 
-  kiln::data::tensor_batches train{train_x, data.malignant.index_select(0, train_rows),
+  kiln::data::tensor_batches train{train_x, malignant.index_select(0, train_rows),
                                    {.batch_size = 32, .shuffle = true, .seed = 3}};
-  kiln::data::tensor_batches val{val_x, data.malignant.index_select(0, val_rows), {.batch_size = 64}};
+  kiln::data::tensor_batches val{val_x, malignant.index_select(0, val_rows), {.batch_size = 64}};
 
   kiln::trainer classifier{
       kiln::backbone<TumourNet>{},
@@ -96,7 +79,7 @@ int main(int argc, char** argv) try {
   const double auroc = history.back().at("val/auroc");
   std::printf("validation AUROC %.4f on %lld tumours (%lld malignant)\n", auroc,
               static_cast<long long>(val_rows.size(0)),
-              static_cast<long long>(data.malignant.index_select(0, val_rows).sum().item<double>()));
+              static_cast<long long>(malignant.index_select(0, val_rows).sum().item<double>()));
   return auroc >= 0.95 ? 0 : 1;
 } catch (const std::exception& e) {
   std::cerr << "breast_cancer: " << e.what() << '\n';

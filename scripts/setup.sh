@@ -31,6 +31,9 @@ PACKAGES=(
   protobuf-compiler
   chromium
   valgrind
+  clang              # libFuzzer targets (fuzz/, scripts/fuzz.sh)
+  libclang-rt-14-dev # clang's sanitizer and libFuzzer runtimes
+  llvm               # llvm-symbolizer: function names and lines in the fuzzers' reports
   ca-certificates
 )
 

@@ -7,7 +7,13 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace kiln::test {
 
@@ -66,6 +72,37 @@ bool same_state(const A& a, const B& b) {
     if (!torch::equal(ba[i].value(), bb[i].value())) return false;
   }
   return true;
+}
+
+/// The message of the std::exception `f()` throws, or "no error".
+template <class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+/// A directory in which creating a file fails, or an empty path when this machine has none to
+/// offer: a fresh directory without write permission, or, for root (whom permissions do not
+/// stop), /sys (sysfs takes no new files).
+inline std::filesystem::path unwritable_directory() {
+  auto can_create_in = [](const std::filesystem::path& dir) {
+    const auto probe = dir / "probe";
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return false;
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return true;
+  };
+  const auto dir = std::filesystem::temp_directory_path() / ("kiln_read_only_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  if (!can_create_in(dir)) return dir;
+  if (std::filesystem::is_directory("/sys") && !can_create_in("/sys")) return "/sys";
+  return {};
 }
 
 inline std::vector<torch::Tensor> snapshot(const std::vector<torch::Tensor>& tensors) {

@@ -30,6 +30,7 @@
 #include <kiln/core/role.hpp>
 #include <kiln/core/trainer.hpp>
 #include <kiln/data/batches.hpp>
+#include <kiln/data/csv.hpp>
 #include <kiln/data/idx.hpp>
 #include <kiln/data/mnist.hpp>
 #include <kiln/execution/execution.hpp>

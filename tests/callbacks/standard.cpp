@@ -13,6 +13,7 @@
 #include <limits>
 #include <string>
 
+using kiln::test::message_of;
 using kiln::test::Mlp;
 
 namespace {
@@ -136,6 +137,86 @@ TEST_CASE("terminate_on_nan stops the fit when the loss stops being finite") {
   kiln::trainer u{kiln::backbone<Mlp>{}, kiln::loss{poisoned}, kiln::callbacks{kiln::terminate_on_nan{.check_every = 4}}};
   u.fit(batches, {.epochs = 3});
   CHECK(u.callback_list().get<kiln::terminate_on_nan>().triggered() == 8);
+}
+
+TEST_CASE("terminate_on_nan says where it stopped and what to try, on its stream") {
+  auto data = kiln::test::make_toy(160);
+  kiln::data::tensor_batches batches{data.x, data.y, {.batch_size = 16}};
+  int calls = 0;
+  auto infinite = [&calls](const torch::Tensor& out, const torch::Tensor& y) {
+    auto loss = torch::nn::functional::cross_entropy(out, y);
+    return ++calls >= 13 ? loss * std::numeric_limits<double>::infinity() : loss;  // epoch 1, batch 2
+  };
+  std::FILE* stream = std::tmpfile();
+  REQUIRE(stream != nullptr);
+  kiln::trainer t{kiln::backbone<Mlp>{}, kiln::loss{infinite},
+                  kiln::callbacks{kiln::terminate_on_nan{.check_every = 1, .stream = stream}}};
+  t.fit(batches, {.epochs = 3});
+  const auto& reason = t.callback_list().get<kiln::terminate_on_nan>().reason();
+  CHECK(reason ==
+        "kiln::terminate_on_nan: the training loss was NaN or infinite at or before optimizer step 13 (epoch 1, "
+        "checked every 1 steps); the fit stopped. The weights may hold non-finite values now: resume from the last "
+        "checkpoint, and lower the learning rate, clip the gradients (kiln::clip_grad_norm) or look for NaN in the "
+        "data.");
+  std::rewind(stream);
+  char line[512] = {};
+  REQUIRE(std::fgets(line, sizeof line, stream) != nullptr);
+  CHECK(std::string{line} == reason + "\n");
+  std::fclose(stream);
+}
+
+TEST_CASE("skip_nonfinite_steps: a skipped step is as if its batch never came") {
+  auto data = kiln::test::make_toy(160);
+  // Batches 3 and 7 of 10 give a NaN loss, so NaN gradients.
+  int calls = 0;
+  auto poisoned = [&calls](const torch::Tensor& out, const torch::Tensor& y) {
+    auto loss = torch::nn::functional::cross_entropy(out, y);
+    const int batch = calls++ % 10;
+    return batch == 3 || batch == 7 ? loss * std::numeric_limits<double>::quiet_NaN() : loss;
+  };
+  torch::manual_seed(5);
+  kiln::trainer skipping{kiln::backbone<Mlp>{}, kiln::loss{poisoned}, kiln::adam{.lr = 0.01},
+                         kiln::callbacks{kiln::skip_nonfinite_steps{.stream = nullptr}}};
+  kiln::data::tensor_batches all{data.x, data.y, {.batch_size = 16}};
+  skipping.fit(all, {.epochs = 2});
+  CHECK(skipping.callback_list().get<kiln::skip_nonfinite_steps>().skipped() == 4);
+  CHECK(skipping.callback_list().get<kiln::skip_nonfinite_steps>().reason().empty());
+
+  // The reference: the same model and optimizer trained on the 8 good batches only, by hand.
+  torch::manual_seed(5);
+  Mlp reference;
+  torch::optim::Adam adam(reference->parameters(), torch::optim::AdamOptions(0.01));
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    for (int batch = 0; batch < 10; ++batch) {
+      if (batch == 3 || batch == 7) continue;
+      adam.zero_grad();
+      torch::nn::functional::cross_entropy(reference->forward(data.x.narrow(0, 16 * batch, 16)),
+                                           data.y.narrow(0, 16 * batch, 16))
+          .backward();
+      adam.step();
+    }
+  }
+  CHECK(kiln::test::same_state(skipping.backbone(), reference));
+}
+
+TEST_CASE("skip_nonfinite_steps stops the fit after too many bad steps in a row, and says so") {
+  auto data = kiln::test::make_toy(160);
+  kiln::data::tensor_batches batches{data.x, data.y, {.batch_size = 16}};
+  auto broken = [](const torch::Tensor& out, const torch::Tensor& y) {
+    return torch::nn::functional::cross_entropy(out, y) * std::numeric_limits<double>::quiet_NaN();
+  };
+  kiln::trainer t{kiln::backbone<Mlp>{}, kiln::loss{broken},
+                  kiln::callbacks{kiln::skip_nonfinite_steps{.max_in_a_row = 3, .stream = nullptr}}};
+  const auto before = kiln::test::snapshot(t.backbone()->parameters());
+  t.fit(batches, {.epochs = 2});
+  const auto& skip = t.callback_list().get<kiln::skip_nonfinite_steps>();
+  CHECK(skip.skipped() == 3);
+  CHECK(skip.reason() ==
+        "kiln::skip_nonfinite_steps: 3 optimizer steps in a row had NaN or infinite gradients (the last at step 2, "
+        "epoch 0); the fit stopped. Lower the learning rate or look for NaN in the data.");
+  CHECK(kiln::test::max_abs_diff(before, t.backbone()->parameters()) == 0.0);  // no step changed a weight
+  kiln::trainer invalid{kiln::backbone<Mlp>{}, kiln::callbacks{kiln::skip_nonfinite_steps{.max_in_a_row = -1}}};
+  CHECK(message_of([&] { invalid.fit(batches); }).starts_with("kiln::skip_nonfinite_steps: max_in_a_row must be at least 0"));
 }
 
 TEST_CASE("lr_monitor records every group's learning rate and reports it") {

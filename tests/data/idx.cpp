@@ -47,6 +47,43 @@ TEST_CASE("read_idx rejects damaged files with the reason") {
   for (const auto& p : {truncated, magic, floats, empty, header}) fs::remove(p);
 }
 
+TEST_CASE("read_idx: sizes whose product wraps around 2^64 are refused, not allocated") {
+  // Found by fuzz/idx.cpp in 15 s: 2^16 × 2^24 × 2^27 = 2^67, which a 64-bit count wraps to 0,
+  // so that this header with no data after it matched its "0 bytes", and LibTorch was asked
+  // for a [65536, 16777216, 134217728] tensor.
+  auto wraps = write_bytes("wraps", {0, 0, 8, 3, 0, 1, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0});
+  CHECK(error_of(wraps).find("the header's sizes 65536 x 16777216 x 134217728 are implausibly large") !=
+        std::string::npos);
+  auto huge = write_bytes("huge", {0, 0, 8, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff});
+  CHECK(error_of(huge).find("implausibly large") != std::string::npos);
+  // A size of 0 is an empty set, not an error.
+  auto empty_set = write_bytes("empty_set", {0, 0, 8, 3, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 28});
+  CHECK(kiln::data::read_idx(empty_set).sizes() == torch::IntArrayRef{0, 4294967295, 28});
+  auto longer = write_bytes("longer", {0, 0, 8, 1, 0, 0, 0, 1, 7, 8});
+  CHECK(error_of(longer).find("the header promises 1 bytes of data but the file holds 2") != std::string::npos);
+  for (const auto& p : {wraps, huge, empty_set, longer}) fs::remove(p);
+}
+
+TEST_CASE("mnist: images and labels that do not match are named with both shapes") {
+  const auto root = fs::temp_directory_path() / ("kiln_mnist_" + std::to_string(::getpid()));
+  fs::create_directories(root);
+  auto write = [&](const std::string& name, const std::vector<unsigned char>& bytes) {
+    std::ofstream(root / name, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  };
+  // Three 2×2 images, two labels.
+  write("t10k-images-idx3-ubyte", {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  write("t10k-labels-idx1-ubyte", {0, 0, 8, 1, 0, 0, 0, 2, 1, 0});
+  const auto message = kiln::test::message_of([&] { kiln::data::mnist(root, kiln::data::split::test); });
+  CHECK(message == "kiln::data::mnist('" + root.string() +
+                       "'): t10k images [3, 2, 2] and labels [2] do not match; expected [N, H, W] and [N]");
+  // Images stored as one flat dimension are not images.
+  write("t10k-images-idx3-ubyte", {0, 0, 8, 1, 0, 0, 0, 2, 1, 2});
+  CHECK(kiln::test::message_of([&] { kiln::data::mnist(root, kiln::data::split::test); })
+            .find("t10k images [2] and labels [2] do not match") != std::string::npos);
+  fs::remove_all(root);
+}
+
 TEST_CASE("the prepared MNIST split reads as 8000 + 2000 real digits") {
   const fs::path root = KILN_TEST_DATA_DIR "/mnist";
   REQUIRE_MESSAGE(fs::exists(root / "train-images-idx3-ubyte"), "run scripts/setup.sh to prepare the data");

@@ -16,6 +16,7 @@
 
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/csv.hpp>
 #include <kiln/detail/epoch_log.hpp>
 #include <kiln/io/atomic_file.hpp>
 
@@ -29,38 +30,6 @@
 
 namespace kiln {
 namespace detail {
-
-/// `text` as one CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180),
-/// as a table cell's name does ("val/confusion_matrix[3,5]").
-inline std::string csv_field(std::string_view text) {
-  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string{text};
-  std::string quoted = "\"";
-  for (const char c : text) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted += '"';
-}
-
-/// The fields of one CSV line, quoting undone.
-inline std::vector<std::string> split_csv_line(std::string_view line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-      fields.back() += '"';
-      ++i;
-    } else if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      fields.emplace_back();
-    } else {
-      fields.back() += c;
-    }
-  }
-  return fields;
-}
 
 struct csv_log_state {
   epoch_recorder recorder;

@@ -1,11 +1,24 @@
-// kiln/callbacks/terminate_on_nan.hpp — stop a fit whose training loss is NaN or infinite.
+// kiln/callbacks/terminate_on_nan.hpp — what to do when training stops producing numbers.
 //
-// Every batch's loss is checked on the device (a flag is or-ed in place, no synchronisation);
-// the flag is read every `check_every` optimizer steps and at the end of each epoch. When it is
-// set, the fit stops and `triggered()` says at which step it was seen. check_every = 1 stops at
-// the first bad step at the price of one synchronisation per step.
+//   kiln::terminate_on_nan      stop the fit, and say why, once the training loss is NaN or infinite
+//   kiln::skip_nonfinite_steps  skip each optimizer step whose gradients are not all finite, as
+//                               PyTorch's GradScaler does; stop after too many in a row
+//
+// terminate_on_nan checks every batch's loss on the device (a flag is or-ed in place, no
+// synchronisation) and reads the flag every `check_every` optimizer steps and at the end of each
+// epoch. When it is set, the fit stops, `triggered()` says at which step it was seen and
+// `reason()` (also written to `stream`) what happened and what to try. check_every = 1 stops at
+// the first bad step at the price of one synchronisation per step. The steps between the bad
+// loss and the check have updated the weights with non-finite gradients: resume from the last
+// checkpoint written before it.
+//
+// skip_nonfinite_steps needs the answer before each step, so it synchronises once per optimizer
+// step; use it when occasional bad batches are expected. A skipped step leaves the weights and
+// the optimizer's state (momentum, Adam's moments and step count) as they were; the scheduler
+// still counts it, as with GradScaler.
 //
 //   kiln::callbacks{kiln::terminate_on_nan{.check_every = 50}}
+//   kiln::callbacks{kiln::skip_nonfinite_steps{.max_in_a_row = 5}}
 #pragma once
 
 #include <kiln/core/context.hpp>
@@ -14,12 +27,16 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace kiln {
 
 struct terminate_on_nan {
   std::int64_t check_every = 100;
+  std::FILE* stream = stderr;  ///< where reason() is written when the fit stops; nullptr: nowhere
 
   /// The options by name, for kiln::config: "callbacks.terminate_on_nan.<option>".
   static constexpr std::string_view config_name = "terminate_on_nan";
@@ -30,6 +47,7 @@ struct terminate_on_nan {
     torch::Tensor seen;  ///< on the device: was any loss not finite
     std::int64_t triggered_at = -1;
     std::int64_t last_checked = -1;
+    std::string reason;
   };
   state_type state{};  ///< running state (not an option)
 
@@ -38,6 +56,7 @@ struct terminate_on_nan {
     state.seen = torch::Tensor{};
     state.triggered_at = -1;
     state.last_checked = -1;
+    state.reason.clear();
   }
   void on_batch_end(kiln::context& ctx) {
     torch::NoGradGuard no_grad;
@@ -58,14 +77,81 @@ struct terminate_on_nan {
 
   /// The optimizer step at which a non-finite loss was found, or −1.
   [[nodiscard]] std::int64_t triggered() const noexcept { return state.triggered_at; }
+  /// Why the fit stopped, or empty.
+  [[nodiscard]] const std::string& reason() const noexcept { return state.reason; }
 
  private:
   void check(kiln::context& ctx) {
     if (state.triggered_at < 0 && state.seen.item<bool>()) {
       state.triggered_at = ctx.step;
+      state.reason = detail::concat(
+          "kiln::terminate_on_nan: the training loss was NaN or infinite at or before optimizer step ", ctx.step,
+          " (epoch ", ctx.epoch, ", checked every ", check_every,
+          " steps); the fit stopped. The weights may hold non-finite values now: resume from the last "
+          "checkpoint, and lower the learning rate, clip the gradients (kiln::clip_grad_norm) or look for NaN "
+          "in the data.");
+      if (stream != nullptr) {
+        std::fprintf(stream, "%s\n", state.reason.c_str());
+        std::fflush(stream);
+      }
       ctx.request_stop();
     }
   }
+};
+
+/// Skips each optimizer step whose gradients hold a NaN or an infinity, by clearing the
+/// gradients so that the torch::optim optimizer leaves every parameter and its state alone.
+/// After `max_in_a_row` skipped steps in a row the fit stops (something is broken, not
+/// unlucky), with reason() saying so; 0: never stop.
+struct skip_nonfinite_steps {
+  std::int64_t max_in_a_row = 10;
+  std::FILE* stream = stderr;  ///< where reason() is written when the fit stops; nullptr: nowhere
+
+  struct state_type {
+    std::vector<torch::Tensor> params;
+    std::vector<torch::Tensor> finite;  // reused: its capacity stays after the first step
+    std::int64_t skipped = 0, in_a_row = 0;
+    std::string reason;
+  };
+  state_type state{};  ///< running state (not an option)
+
+  void on_fit_begin(kiln::context& ctx) {
+    detail::check_option(max_in_a_row >= 0, "kiln::skip_nonfinite_steps", "max_in_a_row", "at least 0 (0: never stop)",
+                         max_in_a_row);
+    state.params = ctx.model.parameters();
+    state.in_a_row = 0;
+    state.reason.clear();
+  }
+
+  void on_before_optimizer_step(kiln::context& ctx) {
+    torch::NoGradGuard no_grad;
+    state.finite.clear();
+    for (const auto& p : state.params) {
+      if (p.grad().defined()) state.finite.push_back(p.grad().isfinite().all());
+    }
+    if (state.finite.empty() || torch::stack(state.finite).all().item<bool>()) {  // the one synchronisation
+      state.in_a_row = 0;
+      return;
+    }
+    for (auto& p : state.params) p.mutable_grad().reset();
+    ++state.skipped;
+    if (++state.in_a_row == max_in_a_row) {
+      state.reason = detail::concat("kiln::skip_nonfinite_steps: ", max_in_a_row,
+                                    " optimizer steps in a row had NaN or infinite gradients (the last at step ",
+                                    ctx.step, ", epoch ", ctx.epoch,
+                                    "); the fit stopped. Lower the learning rate or look for NaN in the data.");
+      if (stream != nullptr) {
+        std::fprintf(stream, "%s\n", state.reason.c_str());
+        std::fflush(stream);
+      }
+      ctx.request_stop();
+    }
+  }
+
+  /// Optimizer steps skipped over all fits.
+  [[nodiscard]] std::int64_t skipped() const noexcept { return state.skipped; }
+  /// Why the fit stopped, or empty.
+  [[nodiscard]] const std::string& reason() const noexcept { return state.reason; }
 };
 
 }  // namespace kiln

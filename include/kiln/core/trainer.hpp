@@ -24,6 +24,7 @@
 #include <kiln/core/recipe.hpp>
 #include <kiln/core/role.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/forward.hpp>
 #include <kiln/detail/network.hpp>
 #include <kiln/execution/execution.hpp>
 #include <kiln/io/atomic_file.hpp>
@@ -317,7 +318,8 @@ class trainer {
     model_->eval();
     std::vector<torch::Tensor> outputs;
     for (const auto& batch : data) {
-      outputs.push_back(model_->forward(detail::inputs_of(batch, device_)).to(torch::kCPU));
+      outputs.push_back(
+          detail::forward_explained(model_, detail::inputs_of(batch, device_), std::ssize(outputs)).to(torch::kCPU));
     }
     if (outputs.empty()) throw std::invalid_argument("kiln::trainer::predict: the data has no batches");
     return torch::cat(outputs);
@@ -704,7 +706,10 @@ class trainer {
         });
       } else {
         if (in_window == 0) optimizer_.zero_grad();
-        loss = precision_.forward([&] { return loss_(model_->forward(input), target); });
+        loss = precision_.forward([&] {
+          const torch::Tensor output = detail::forward_explained(model_, input, ctx_.batch);
+          return detail::loss_explained(loss_, output, target, /*check_values=*/ctx_.batch == skip);
+        });
         if constexpr (accumulation == 1) {
           precision_.backward(loss);
         } else {
@@ -821,14 +826,15 @@ class trainer {
     torch::NoGradGuard no_grad;
     model_->eval();
     auto loss_sum = torch::zeros({}, torch::TensorOptions(device_).dtype(torch::kDouble));
-    std::int64_t samples = 0;
+    std::int64_t samples = 0, batches = 0;
     metrics_.reset(device_);
     for (const auto& batch : data) {
       auto [input, target] = detail::unpack(batch, device_);
-      torch::Tensor output = model_->forward(input);
-      loss_sum.add_(loss_(output, target), input.size(0));
+      torch::Tensor output = detail::forward_explained(model_, input, batches);
+      loss_sum.add_(detail::loss_explained(loss_, output, target, /*check_values=*/batches == 0), input.size(0));
       metrics_.update(output, target);
       samples += input.size(0);
+      ++batches;
     }
     if (samples == 0) {
       throw std::invalid_argument("kiln::trainer: the validation data produced no batches");

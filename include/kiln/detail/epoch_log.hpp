@@ -5,13 +5,15 @@
 
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/writable_directory.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -20,6 +22,9 @@
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace kiln::detail {
 
@@ -176,19 +181,38 @@ inline void create_directories(const std::filesystem::path& directory, std::stri
   }
 }
 
-/// Checks a logger's `path` option and creates the directories above it where missing.
+/// Checks a logger's `path` option, creates the directories above it where missing, and makes
+/// sure a file can be written there — when the fit begins, not an epoch later.
 inline void prepare_log_file(const std::filesystem::path& path, std::string_view who) {
   check_option(!path.empty(), who, "path", "a file name", "\"\"");
   if (path.has_parent_path()) create_directories(path.parent_path(), who);
+  check_writable_directory(path.has_parent_path() ? path.parent_path() : std::filesystem::path{"."}, who);
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    throw std::runtime_error(concat(who, ": '", path.string(), "' is a directory; name a file in it"));
+  }
 }
 
 /// Appends `bytes` to `path` and closes it again, so that whatever happens to the process later
 /// the file holds every complete epoch written so far.
 inline void append_to_file(const std::filesystem::path& path, std::string_view bytes, std::string_view who) {
-  std::ofstream out(path, std::ios::binary | std::ios::app);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) throw std::runtime_error(concat(who, ": cannot append to '", path.string(), "' (disk full, or no permission?)"));
+  auto fail = [&](int error) {
+    throw std::runtime_error(concat(who, ": cannot append to '", path.string(), "': ", std::strerror(error),
+                                    error == ENOSPC ? " (the disk is full)" : ""));
+  };
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) fail(errno);
+  for (std::size_t done = 0; done < bytes.size();) {
+    const auto wrote = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) {
+      const int error = wrote < 0 ? errno : ENOSPC;
+      ::close(fd);
+      fail(error);
+    }
+    done += static_cast<std::size_t>(wrote);
+  }
+  if (::close(fd) != 0 && errno != EINTR) fail(errno);
 }
 
 }  // namespace kiln::detail

@@ -1,10 +1,15 @@
 // kiln/detail/network.hpp — the module a trainer trains: head(backbone(x)), or backbone(x).
 #pragma once
 
+#include <kiln/detail/check.hpp>
+#include <kiln/detail/describe.hpp>
+
+#include <c10/util/Exception.h>
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -24,7 +29,16 @@ class networkImpl : public torch::nn::Module {
 
   torch::Tensor forward(const torch::Tensor& x) {
     if constexpr (has_head) {
-      return head_->forward(backbone_->forward(x));
+      const torch::Tensor features = backbone_->forward(x);
+      try {
+        return head_->forward(features);
+      } catch (const c10::OutOfMemoryError&) {
+        throw;
+      } catch (const c10::Error& e) {  // LibTorch's message names neither the head nor the backbone
+        throw std::invalid_argument(concat("kiln::head: the backbone's output ", describe(features),
+                                           " does not fit the head: ", e.what_without_backtrace(),
+                                           " (make the head's input size match the backbone's output)"));
+      }
     } else {
       return backbone_->forward(x);
     }

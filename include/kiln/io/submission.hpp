@@ -8,16 +8,20 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/writable_directory.hpp>
 #include <kiln/io/atomic_file.hpp>
 
 #include <torch/types.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <limits>
 #include <stdexcept>
+#include <system_error>
 
 namespace kiln {
 
@@ -29,13 +33,16 @@ inline void write_submission(const std::filesystem::path& path, const torch::Ten
         "kiln::write_submission: ids must be [N] and predictions [N] (classes) or [N, C] "
         "(probabilities), got ", ids.sizes(), " and ", predictions.sizes()));
   }
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path{"."};
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) detail::check_writable_directory(dir, "kiln::write_submission");
   const auto id = ids.to(torch::kCPU, torch::kLong).contiguous();
   const bool classes = predictions.dim() == 1;
   const auto values = classes ? predictions.to(torch::kCPU, torch::kLong).contiguous()
                               : predictions.to(torch::kCPU, torch::kDouble).contiguous();
   atomic_write(path, [&](const std::filesystem::path& tmp) {
     std::ofstream out(tmp);
-    if (!out) throw std::runtime_error("cannot create " + tmp.string());
+    if (!out) throw std::runtime_error(detail::concat("cannot create '", tmp.string(), "': ", std::strerror(errno)));
     out << std::setprecision(std::numeric_limits<double>::max_digits10);
     const auto n = id.size(0);
     const auto* ids_data = id.data_ptr<std::int64_t>();

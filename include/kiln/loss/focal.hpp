@@ -14,6 +14,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string_view>
 
 namespace kiln {
 
@@ -41,6 +42,13 @@ struct sigmoid_focal_loss {
   }
 
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
+    detail::check_elementwise("kiln::sigmoid_focal_loss", output, target);
+    return detail::explain_errors("kiln::sigmoid_focal_loss", output, target,
+                                  [&] { return compute(output, target); });
+  }
+
+ private:
+  torch::Tensor compute(const torch::Tensor& output, const torch::Tensor& target) const {
     const torch::Tensor p = torch::sigmoid(output);
     const torch::Tensor ce = torch::binary_cross_entropy_with_logits(output, target, {}, {},
                                                                      detail::aten_reduction(kiln::reduction::none));
@@ -79,6 +87,25 @@ struct softmax_focal_loss {
   void to(const torch::Device& device) { detail::move_option(alpha, device); }
 
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
+    constexpr std::string_view name = "kiln::softmax_focal_loss";
+    if (!output.is_floating_point() || output.dim() != 2) {
+      detail::loss_input_error(name, output, target, "the output must be floating-point logits [N, C]");
+    }
+    detail::check_class_indices(name, output, target);
+    if (alpha.defined() && alpha.size(0) != output.size(1)) {
+      detail::loss_input_error(name, output, target,
+                               detail::concat("alpha has ", alpha.size(0), " weights but the output has ",
+                                              output.size(1), " classes"));
+    }
+    return detail::explain_errors(name, output, target, [&] { return compute(output, target); });
+  }
+  /// Class indices in [0, C) or ignore_index (reads the values; see kiln/loss/loss.hpp).
+  void check_targets(const torch::Tensor& output, const torch::Tensor& target) const {
+    detail::check_class_range("kiln::softmax_focal_loss", output, target, ignore_index);
+  }
+
+ private:
+  torch::Tensor compute(const torch::Tensor& output, const torch::Tensor& target) const {
     const torch::Tensor counted = target.ne(ignore_index);
     const torch::Tensor classes = target.masked_fill(counted.logical_not(), 0);  // any valid index
     const torch::Tensor log_p = torch::log_softmax(output, 1).gather(1, classes.unsqueeze(1)).squeeze(1);

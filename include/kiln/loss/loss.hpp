@@ -4,15 +4,29 @@
 // trainer calls backward() on it, so in a pipeline it must be a scalar. The built-in losses
 // have a `reduction`; they reject reduction::none when a trainer is built with them (it gives
 // one loss per element: useful when calling the loss directly, not for training).
+//
+// Bad input. Each built-in loss checks the shapes and dtypes of what it is given before it
+// calls LibTorch — metadata only, no synchronisation — and throws std::invalid_argument naming
+// the loss, both shapes and dtypes, and what they should be. A loss that reads class indices
+// also has `check_targets(output, target)`, which reads the values (one synchronisation): the
+// trainer calls it on the first batch of each epoch and of each validation, so that labels
+// beyond the output's classes (a head with 10 outputs on data with 12 classes) are named
+// before LibTorch meets them (on a GPU, an out-of-range index is a device-side assert that
+// cannot be caught). Any other error LibTorch raises inside a built-in loss comes back as
+// std::invalid_argument with the loss's name and the shapes in front of LibTorch's message.
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/describe.hpp>
 
+#include <c10/util/Exception.h>
 #include <torch/types.h>
 
 #include <array>
 #include <concepts>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -47,6 +61,81 @@ inline void check_trainable(std::string_view where, kiln::reduction r) {
                "mean or sum to train a pipeline (none gives one loss per element, for calling the loss "
                "directly)",
                "none");
+}
+
+/// Throws std::invalid_argument("<loss>: output <shape dtype> and target <shape dtype>: <why>").
+[[noreturn]] inline void loss_input_error(std::string_view loss, const torch::Tensor& output,
+                                          const torch::Tensor& target, std::string_view why) {
+  throw std::invalid_argument(
+      concat(loss, ": output ", describe(output), " and target ", describe(target), ": ", why));
+}
+
+/// Calls `compute()`; an error LibTorch raises in it comes back as std::invalid_argument with
+/// the loss's name and its inputs in front of LibTorch's message. Running out of memory is not
+/// bad input and passes through. Costs nothing when nothing is thrown.
+template <class Compute>
+torch::Tensor explain_errors(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target,
+                             Compute&& compute) {
+  try {
+    return compute();
+  } catch (const c10::OutOfMemoryError&) {
+    throw;
+  } catch (const c10::Error& e) {
+    loss_input_error(loss, output, target, e.what_without_backtrace());
+  }
+}
+
+/// Output and target of the same shape and the same floating-point dtype: what the
+/// element-wise losses (regression, BCE, sigmoid focal) need. PyTorch broadcasts a target
+/// [N] against an output [N, 1] with only a warning, and fails in backward() when the dtypes
+/// differ ("Found dtype Double but expected Float"); both are refused here.
+inline void check_elementwise(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target) {
+  if (!output.is_floating_point()) loss_input_error(loss, output, target, "the output must be floating-point");
+  if (output.sizes() != target.sizes()) {
+    loss_input_error(loss, output, target,
+                     concat("the target must have the output's shape ", output.sizes(),
+                            " (a model that ends in one output per sample gives [N, 1]: squeeze(1) it, or "
+                            "unsqueeze(1) the target)"));
+  }
+  if (target.scalar_type() != output.scalar_type()) {
+    loss_input_error(loss, output, target,
+                     "the target must have the output's dtype; convert it with target.to(output.dtype())");
+  }
+}
+
+/// The number of classes in logits [N, C, d...] or [C].
+inline std::int64_t classes_of(const torch::Tensor& output) { return output.size(output.dim() == 1 ? 0 : 1); }
+
+/// Class-index targets for logits: int64, with the output's shape less its class dimension 1
+/// ([N] for [N, C], [N, d] for [N, C, d], [] for [C]).
+inline void check_class_indices(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target) {
+  if (target.scalar_type() != torch::kLong) {
+    loss_input_error(loss, output, target,
+                     "class-index targets must be int64 (torch::kLong); convert them with target.to(torch::kLong)");
+  }
+  bool fits = target.dim() == output.dim() - 1;
+  for (std::int64_t i = 0; fits && i < target.dim(); ++i) fits = target.size(i) == output.size(i == 0 ? 0 : i + 1);
+  if (!fits) {
+    auto expected = output.sizes().vec();
+    expected.erase(expected.begin() + (output.dim() == 1 ? 0 : 1));
+    loss_input_error(loss, output, target,
+                     concat("class-index targets must have the output's shape without its class dimension, ",
+                            c10::IntArrayRef{expected}));
+  }
+}
+
+/// Every class index in `target` is in [0, classes) or is `ignore_index`. Reads the values:
+/// one synchronisation (the trainer calls it on the first batch only).
+inline void check_class_range(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target,
+                              std::int64_t ignore_index) {
+  const std::int64_t classes = classes_of(output);
+  const auto bad = target.lt(0).logical_or_(target.ge(classes)).logical_and_(target.ne(ignore_index));
+  if (!bad.any().item<bool>()) return;
+  const auto first = target.masked_select(bad)[0].item<std::int64_t>();
+  throw std::invalid_argument(concat(
+      loss, ": a target is ", first, " but the output ", describe(output), " has ", classes,
+      " classes; class indices must be in [0, ", classes - 1, "] (or ignore_index = ", ignore_index,
+      "). Does the head have as many outputs as the data has classes?"));
 }
 
 // Applies a mean or sum reduction, or none, to per-element losses.

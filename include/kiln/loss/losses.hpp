@@ -30,6 +30,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <string_view>
 #include <utility>
 
 namespace kiln {
@@ -57,8 +58,30 @@ struct cross_entropy {
   void to(const torch::Device& device) { detail::move_option(weight, device); }
 
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
-    return torch::cross_entropy_loss(output, target, weight, detail::aten_reduction(reduction),
-                                     ignore_index, label_smoothing);
+    constexpr std::string_view name = "kiln::cross_entropy";
+    if (!output.is_floating_point() || output.dim() < 1) {
+      detail::loss_input_error(name, output, target, "the output must be floating-point logits [N, C] or [N, C, d...]");
+    }
+    if (!target.is_floating_point()) {
+      detail::check_class_indices(name, output, target);
+    } else if (target.sizes() != output.sizes()) {
+      detail::loss_input_error(name, output, target,
+                               detail::concat("float targets are class probabilities and must have the output's "
+                                              "shape ", output.sizes(), "; class indices must be int64"));
+    }
+    if (weight.defined() && weight.size(0) != detail::classes_of(output)) {
+      detail::loss_input_error(name, output, target,
+                               detail::concat("weight has ", weight.size(0), " entries but the output has ",
+                                              detail::classes_of(output), " classes"));
+    }
+    return detail::explain_errors(name, output, target, [&] {
+      return torch::cross_entropy_loss(output, target, weight, detail::aten_reduction(reduction), ignore_index,
+                                       label_smoothing);
+    });
+  }
+  /// Class indices in [0, C) or ignore_index (reads the values; see kiln/loss/loss.hpp).
+  void check_targets(const torch::Tensor& output, const torch::Tensor& target) const {
+    if (!target.is_floating_point()) detail::check_class_range("kiln::cross_entropy", output, target, ignore_index);
   }
 };
 
@@ -80,8 +103,11 @@ struct bce_with_logits {
     detail::move_option(pos_weight, device);
   }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
-    return torch::binary_cross_entropy_with_logits(output, target, weight, pos_weight,
-                                                   detail::aten_reduction(reduction));
+    detail::check_elementwise("kiln::bce_with_logits", output, target);
+    return detail::explain_errors("kiln::bce_with_logits", output, target, [&] {
+      return torch::binary_cross_entropy_with_logits(output, target, weight, pos_weight,
+                                                     detail::aten_reduction(reduction));
+    });
   }
 };
 
@@ -94,7 +120,9 @@ struct mse {
   void each_option(F&& f) { f("reduction", reduction); }
   void validate() const { detail::check_trainable("kiln::mse", reduction); }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
-    return torch::mse_loss(output, target, detail::aten_reduction(reduction));
+    detail::check_elementwise("kiln::mse", output, target);
+    return detail::explain_errors("kiln::mse", output, target,
+                                  [&] { return torch::mse_loss(output, target, detail::aten_reduction(reduction)); });
   }
 };
 
@@ -107,7 +135,9 @@ struct l1 {
   void each_option(F&& f) { f("reduction", reduction); }
   void validate() const { detail::check_trainable("kiln::l1", reduction); }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
-    return torch::l1_loss(output, target, detail::aten_reduction(reduction));
+    detail::check_elementwise("kiln::l1", output, target);
+    return detail::explain_errors("kiln::l1", output, target,
+                                  [&] { return torch::l1_loss(output, target, detail::aten_reduction(reduction)); });
   }
 };
 
@@ -124,7 +154,10 @@ struct huber {
     detail::check_trainable("kiln::huber", reduction);
   }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
-    return torch::huber_loss(output, target, detail::aten_reduction(reduction), delta);
+    detail::check_elementwise("kiln::huber", output, target);
+    return detail::explain_errors("kiln::huber", output, target, [&] {
+      return torch::huber_loss(output, target, detail::aten_reduction(reduction), delta);
+    });
   }
 };
 
@@ -141,7 +174,10 @@ struct smooth_l1 {
     detail::check_trainable("kiln::smooth_l1", reduction);
   }
   torch::Tensor operator()(const torch::Tensor& output, const torch::Tensor& target) const {
-    return torch::smooth_l1_loss(output, target, detail::aten_reduction(reduction), beta);
+    detail::check_elementwise("kiln::smooth_l1", output, target);
+    return detail::explain_errors("kiln::smooth_l1", output, target, [&] {
+      return torch::smooth_l1_loss(output, target, detail::aten_reduction(reduction), beta);
+    });
   }
 };
 
