@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -75,7 +76,13 @@ struct context {
 
   /// Writes a checkpoint of the whole trainer to `path`, atomically (see kiln/core/checkpoint.hpp).
   /// Call it from on_checkpoint, where every callback's state for the epoch is final.
-  void save_checkpoint(const std::filesystem::path& path) const { save_(owner_, path); }
+  void save_checkpoint(const std::filesystem::path& path) const {
+    if (save_ == nullptr) {
+      throw std::logic_error("kiln::context::save_checkpoint: this context belongs to no kiln::trainer, "
+                             "so there is no state to save; call it from a callback of a trainer's fit");
+    }
+    save_(owner_, path);
+  }
 
   /// Set by the trainer: what save_checkpoint calls. A plain pointer, called once an epoch at most.
   void bind_saver(void* owner, void (*save)(void*, const std::filesystem::path&)) noexcept {
