@@ -1,8 +1,10 @@
 // kiln/core/checkpoint.hpp — what a checkpoint holds, and reading one back with clear errors.
 //
-// A checkpoint is one LibTorch archive (the zip format torch::save writes) with:
+// A checkpoint is one LibTorch archive (the zip format torch::save writes), followed by kiln's
+// seal: a checksum of every byte before it (kiln/detail/seal.hpp), verified before anything is
+// loaded, so that a damaged file is an error rather than silently wrong numbers. It holds:
 //
-//   kiln.format          1; a file from a newer kiln is refused
+//   kiln.format          2; a file of another format is refused
 //   kiln.pipeline.<role> the policy type of each role, as the compiler names it: a checkpoint
 //                        is resumed only by a pipeline of the same structure
 //   model                parameters and buffers, loaded strictly (kiln::load_weights reads them)
@@ -81,7 +83,7 @@ struct checkpoint_info {
 
 namespace detail {
 
-inline constexpr std::int64_t checkpoint_format = 1;
+inline constexpr std::int64_t checkpoint_format = 2;
 
 /// The name the compiler gives T, e.g. "kiln::adamw".
 template <class T>
@@ -265,16 +267,12 @@ inline std::vector<metric_values> load_history(torch::serialize::InputArchive& a
   return history;
 }
 
-/// Reads a checkpoint archive, with LibTorch's errors turned into one line that names the file.
-inline torch::serialize::InputArchive open_checkpoint_with(const std::string& where, auto&& load) {
+/// Opens the checkpoint that `file` holds, with every problem as a checkpoint_error that names
+/// the file: damage (found by the seal before anything is loaded), not a LibTorch archive, not
+/// a kiln checkpoint, another format.
+inline torch::serialize::InputArchive open_checkpoint(const sealed_bytes& file, const std::string& where) {
   torch::serialize::InputArchive archive;
-  try {
-    load(archive);
-  } catch (const c10::Error& e) {
-    std::string first{e.what()};
-    first = first.substr(0, first.find('\n'));
-    throw checkpoint_error(concat(where, ": not a LibTorch archive, or truncated or corrupt (", first, ")"));
-  }
+  load_archive<checkpoint_error>(archive, file, where);
   c10::IValue format;
   if (!archive.try_read("kiln.format", format) || !format.isInt()) {
     throw checkpoint_error(concat(
@@ -285,13 +283,14 @@ inline torch::serialize::InputArchive open_checkpoint_with(const std::string& wh
     throw checkpoint_error(concat(where, ": checkpoint format ", format.toInt(), ", this kiln reads format ",
                                   checkpoint_format, "; resume it with the kiln version that wrote it"));
   }
+  if (file.kind != envelope_kind::sealed) {
+    throw checkpoint_error(where + ": truncated or corrupt: the seal that ends every checkpoint is missing");
+  }
   return archive;
 }
 
 inline torch::serialize::InputArchive open_checkpoint(const std::filesystem::path& path, const std::string& where) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw checkpoint_error(where + ": no such file");
-  return open_checkpoint_with(where, [&](torch::serialize::InputArchive& a) { a.load_from(path.string()); });
+  return open_checkpoint(read_sealed<checkpoint_error>(path, where), where);
 }
 
 inline torch::serialize::InputArchive sub_archive(torch::serialize::InputArchive& archive, const char* key,
@@ -337,7 +336,7 @@ inline checkpoint_info read_checkpoint_info(const std::filesystem::path& path) {
 /// As above, from a stream holding a checkpoint's bytes.
 inline checkpoint_info read_checkpoint_info(std::istream& stream) {
   const std::string where = "kiln: reading a checkpoint";
-  auto archive = detail::open_checkpoint_with(where, [&](torch::serialize::InputArchive& a) { a.load_from(stream); });
+  auto archive = detail::open_checkpoint(detail::read_sealed<checkpoint_error>(stream, where), where);
   return detail::read_info(archive, where);
 }
 

@@ -16,6 +16,12 @@ template <class... Parts>
   return out.str();
 }
 
+/// The first line of an exception's message (LibTorch's carry a stack trace after it).
+inline std::string first_line(const char* what) {
+  std::string s{what};
+  return s.substr(0, s.find('\n'));
+}
+
 /// Throws std::invalid_argument("<where>: <name> must be <rule>, got <value>") unless `ok`.
 template <class Value>
 void check_option(bool ok, std::string_view where, std::string_view name, std::string_view rule,

@@ -62,7 +62,8 @@ void atomic_write(const std::filesystem::path& path, Write&& write) {
                                             "': the directory '", dir.string(),
                                             "' does not exist; create it first"));
   }
-  const fs::path tmp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()));
+  // concat, not "." + string: g++ 12 warns falsely (-Wstringop-overflow) on that operator+.
+  const fs::path tmp = dir / detail::concat('.', path.filename().string(), ".tmp.", ::getpid());
   try {
     write(tmp);
   } catch (const std::exception& e) {

@@ -1,7 +1,9 @@
 // kiln/model/weights.hpp — saving and loading a module's weights, strictly.
 //
 // save_weights writes parameters and buffers in LibTorch's archive format (what torch::save
-// writes for a module), atomically. load_weights reads such a file into a module and insists
+// writes for a module), atomically, and seals it with a checksum (kiln/detail/seal.hpp) that
+// load_weights verifies; files from torch::save or Python's torch.save have no seal and load as
+// they are. load_weights reads such a file into a module and insists
 // that it fits: every parameter and buffer present, no extra ones, every shape equal — a file
 // from another model is an error naming the first mismatch, not a silent partial load.
 //
@@ -23,11 +25,6 @@
 
 namespace kiln {
 namespace detail {
-
-inline std::string first_line(const char* what) {
-  std::string s{what};
-  return s.substr(0, s.find('\n'));
-}
 
 inline void load_tensor(torch::serialize::InputArchive& archive, const std::string& key,
                         torch::Tensor& into, bool is_buffer, const std::string& where,
@@ -99,17 +96,8 @@ void save_weights(const ModuleHolder& module, const std::filesystem::path& path)
 template <class ModuleHolder>
 void load_weights(ModuleHolder& module, const std::filesystem::path& path) {
   const std::string where = "kiln: loading weights from '" + path.string() + "'";
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw std::runtime_error(where + ": no such file");
-  }
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path.string());
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(where + ": not a LibTorch archive, or truncated or corrupt (" +
-                             detail::first_line(e.what()) + ")");
-  }
+  detail::load_archive<std::runtime_error>(archive, detail::read_sealed<std::runtime_error>(path, where), where);
   try {
     detail::load_module(*module, archive, where, "");
   } catch (const c10::Error& e) {
