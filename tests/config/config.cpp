@@ -52,6 +52,14 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
   out << text;
 }
 
+struct float_option {
+  float ratio = 0.5f;
+  template <class F>
+  void each_option(F&& f) {
+    f("ratio", ratio);
+  }
+};
+
 }  // namespace
 
 static_assert(kiln::Configurable<kiln::adamw>);
@@ -301,6 +309,20 @@ TEST_CASE("kiln::config: a value of the wrong type is an error that says what th
         R"(kiln::config: callbacks.early_stopping.mode (from --set) must be one of "min", "max", got 'maximize')");
 }
 
+TEST_CASE("kiln::config: a float option refuses a number a float cannot hold") {
+  float_option o;
+  auto fits = kiln::config::from_json(R"({"ratio": 3e38})");
+  fits.apply("", o);
+  CHECK(o.ratio == 3e38f);
+  CHECK(error_of([&] { kiln::config::from_json(R"({"ratio": 1e39})").apply("", o); }) ==
+        "kiln::config: ratio (from JSON text) must be a number from -3.40282e+38 to 3.40282e+38, got 1e+39");
+  kiln::config text;
+  text.set("ratio", "-1e39", "--set");
+  CHECK(error_of([&] { text.apply("", o); }) ==
+        "kiln::config: ratio (from --set) must be a number from -3.40282e+38 to 3.40282e+38, got '-1e39'");
+  CHECK(o.ratio == 3e38f);
+}
+
 TEST_CASE("kiln::config: a value the policy rejects is an error that names the key that set it") {
   kiln::config cfg;
   cfg.set("optimizer.lr", "-1", "--set");
@@ -322,6 +344,8 @@ TEST_CASE("kiln::config: a file that cannot be read or parsed, and a bad command
   CHECK(message.starts_with("kiln::config: file '" + broken.string() + "' is not valid JSON: parse error at line 4, column 3:"));
   CHECK(contains(message, "unexpected '}'"));
 
+  CHECK(error_of([] { kiln::config::from_json(R"({"optimizer": {"lr": 1e400}})"); }) ==
+        "kiln::config: JSON text is not valid JSON: number overflow parsing '1e400'");
   CHECK(error_of([] { kiln::config::from_json("[1, 2]"); }) ==
         R"(kiln::config: JSON text must hold a JSON object such as {"optimizer": {"lr": 0.001}}, not array)");
   CHECK(error_of([] { kiln::config::from_json(R"({"optimizer": {"lr": 1}, "optimizer.lr": 2})"); }) ==

@@ -48,7 +48,6 @@
 // kiln/kiln.hpp does not include it: include it in the file that has main().
 #pragma once
 
-#include <kiln/callbacks/callbacks.hpp>
 #include <kiln/core/role.hpp>
 #include <kiln/detail/check.hpp>
 
@@ -80,6 +79,11 @@
 #include <vector>
 
 namespace kiln {
+
+// Declared in kiln/callbacks/callbacks.hpp; only a template below uses it, so that this header
+// needs no LibTorch (fuzz/config.cpp builds without it).
+template <class... Cs>
+class callbacks;
 
 /// What kiln::config throws: a file that cannot be read or parsed, a value of the wrong type, an
 /// unknown key, a bad command line. The message names the key, where it came from, and the fix.
@@ -218,6 +222,16 @@ E enum_from_name(std::string_view text, const source& at, std::string_view got) 
   wrong_value(at, one_of<E>(), got);
 }
 
+/// `value` as the floating-point type T, refused when T cannot hold it (1e39 as a float).
+template <std::floating_point T>
+T narrowed(double value, const source& at, std::string_view got) {
+  constexpr double largest = static_cast<double>(std::numeric_limits<T>::max());
+  if (std::isfinite(value) && std::abs(value) > largest) {
+    wrong_value(at, concat("a number from ", -largest, " to ", largest), got);
+  }
+  return static_cast<T>(value);
+}
+
 inline std::string_view trimmed(std::string_view text) {
   const auto first = text.find_first_not_of(" \t");
   if (first == std::string_view::npos) return {};
@@ -246,8 +260,10 @@ T from_text(std::string_view text, const source& at) {
     }
     if constexpr (std::floating_point<T>) {
       if (std::isnan(value)) wrong_value(at, "a number (NaN is not one)", quoted(text));
+      return narrowed<T>(value, at, quoted(text));
+    } else {
+      return value;
     }
-    return static_cast<T>(value);
   } else if constexpr (std::same_as<T, std::string> || std::same_as<T, std::filesystem::path>) {
     return T(std::string{text});
   } else if constexpr (NamedEnum<T>) {
@@ -288,7 +304,7 @@ T from_json(const json& value, const source& at) {
     }
     wrong_value(at, integer_range<T>(), shown(value));
   } else if constexpr (std::floating_point<T>) {
-    if (value.is_number()) return value.get<T>();
+    if (value.is_number()) return narrowed<T>(value.get<double>(), at, shown(value));
     if (value.is_string()) {
       const auto& text = value.get_ref<const std::string&>();
       if (text == "inf" || text == "infinity") return std::numeric_limits<T>::infinity();
@@ -617,7 +633,7 @@ class config {
     json document;
     try {
       document = json::parse(text.begin(), text.end(), nullptr, true, /*ignore_comments=*/true);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // a parse error, or a number beyond a double ("1e400")
       std::string_view reason = e.what();  // "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
       if (const auto bracket = reason.find("] "); reason.starts_with('[') && bracket != std::string_view::npos) {
         reason.remove_prefix(bracket + 2);
