@@ -345,9 +345,13 @@ class trainer {
   [[nodiscard]] execution_type& execution() noexcept { return execution_; }
   [[nodiscard]] const context& state() const noexcept { return ctx_; }
 
+  // [[gnu::cold]] marks what runs once per fit or per checkpoint: g++ then optimizes it for
+  // size, which saves about a tenth of a pipeline's compile time (bench/README.md); the
+  // training step is not marked.
+
   /// Writes everything needed to continue this run to `path`, atomically: a crash during the
   /// write leaves the previous file whole. See kiln/core/checkpoint.hpp for what it holds.
-  void save_checkpoint(const std::filesystem::path& path) {
+  [[gnu::cold]] void save_checkpoint(const std::filesystem::path& path) {
     atomic_write(path, [&](const std::filesystem::path& tmp) {
       torch::serialize::OutputArchive archive;
       write_checkpoint(archive);
@@ -360,7 +364,7 @@ class trainer {
   /// file and the problem (missing, truncated, corrupt, another pipeline, other shapes); the
   /// trainer may then be partly restored and should not be trained further.
   /// To continue training, pass the path as fit_options::resume_from instead.
-  void load_checkpoint(const std::filesystem::path& path) {
+  [[gnu::cold]] void load_checkpoint(const std::filesystem::path& path) {
     const std::string where = "kiln::trainer::load_checkpoint('" + path.string() + "')";
     auto callback_states = restore(path, where);
     load_callback_states(callback_states, where);
@@ -409,7 +413,7 @@ class trainer {
     return p;
   }
 
-  static network_type build_network(backbone_policy& b, head_policy h) {
+  [[gnu::cold]] static network_type build_network(backbone_policy& b, head_policy h) {
     detail::validate_policy(b);
     if (!b.weights.empty()) load_weights(b.module, b.weights);
     if constexpr (has_head) {
@@ -419,7 +423,7 @@ class trainer {
     }
   }
 
-  static std::vector<std::shared_ptr<torch::nn::Module>> freeze_children(backbone_module& b) {
+  [[gnu::cold]] static std::vector<std::shared_ptr<torch::nn::Module>> freeze_children(backbone_module& b) {
     auto children = b->children();
     if (frozen_children > children.size()) {
       throw std::invalid_argument(detail::concat(
@@ -436,7 +440,7 @@ class trainer {
     return children;
   }
 
-  std::vector<torch::optim::OptimizerParamGroup> param_groups() {
+  [[gnu::cold]] std::vector<torch::optim::OptimizerParamGroup> param_groups() {
     detail::validate_policy(loss_);
     detail::validate_policy(optimizer_policy_);
     std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -455,7 +459,7 @@ class trainer {
   }
 
   // The options a fit runs with: the configuration's "fit.*" over the caller's, recorded.
-  fit_options configured(fit_options options) {
+  [[gnu::cold]] fit_options configured(fit_options options) {
     if (fit_configuration_.apply != nullptr) {
       ctx_.hyperparameters = fit_configuration_.apply(fit_configuration_.config.get(), options);
     }
@@ -503,7 +507,7 @@ class trainer {
 
   // The policy type of each role that decides the numbers a fit produces. Metrics and callbacks
   // are left out: adding a logger to a resumed run is fine, and callback states match by type.
-  void write_pipeline(torch::serialize::OutputArchive& archive) const {
+  [[gnu::cold]] void write_pipeline(torch::serialize::OutputArchive& archive) const {
     auto put = [&](const char* role, std::string_view type) { archive.write(role, std::string{type}); };
     put("backbone", detail::type_name<backbone_policy>());
     put("head", detail::type_name<head_policy>());
@@ -514,7 +518,7 @@ class trainer {
     put("accumulate", detail::type_name<accumulate_policy>());
   }
 
-  void write_checkpoint(torch::serialize::OutputArchive& archive) {
+  [[gnu::cold]] void write_checkpoint(torch::serialize::OutputArchive& archive) {
     auto part = [&](const char* key, auto&& write) {
       torch::serialize::OutputArchive sub;
       write(sub);
@@ -574,7 +578,7 @@ class trainer {
   }
 
   // Restores all but the callbacks' states, which it returns for after on_fit_begin.
-  torch::serialize::InputArchive restore(const std::filesystem::path& path, const std::string& where) {
+  [[gnu::cold]] torch::serialize::InputArchive restore(const std::filesystem::path& path, const std::string& where) {
     auto archive = detail::open_checkpoint(path, where);
     check_pipeline(archive, where);
     const checkpoint_info info = detail::read_info(archive, where);
@@ -645,7 +649,7 @@ class trainer {
     return detail::sub_archive(archive, "callbacks", where);
   }
 
-  void check_pipeline(torch::serialize::InputArchive& archive, const std::string& where) const {
+  [[gnu::cold]] void check_pipeline(torch::serialize::InputArchive& archive, const std::string& where) const {
     auto saved = detail::sub_archive(archive, "kiln.pipeline", where);
     auto check = [&](const char* role, std::string_view ours) {
       std::string theirs;
@@ -665,7 +669,7 @@ class trainer {
   }
 
   // A callback whose state the checkpoint lacks (one added since) keeps its fresh state.
-  void load_callback_states(torch::serialize::InputArchive& archive, const std::string& where) {
+  [[gnu::cold]] void load_callback_states(torch::serialize::InputArchive& archive, const std::string& where) {
     each_persistent_callback([&](const std::string& key, auto& state) {
       torch::serialize::InputArchive one;
       if (!archive.try_read(key, one)) return;
@@ -782,7 +786,7 @@ class trainer {
   // Before each fit: the monitored metric must be one this fit computes; the first fit starts
   // the schedule (PyTorch's step at construction), telling it how many advances are planned.
   template <class Train>
-  void prepare_scheduler(Train& train, bool validates, const fit_options& options) {
+  [[gnu::cold]] void prepare_scheduler(Train& train, bool validates, const fit_options& options) {
     if constexpr (scheduler_type::monitors_metric) {
       const std::string_view name = scheduler_.policy().monitored();
       if (validates ? !detail::computes_metric<metrics_policy>(name) : name != "train/loss") {
