@@ -11,25 +11,19 @@
 #include <string>
 #include <string_view>
 
-namespace {
-std::uint64_t checksum_of(std::string_view bytes) {
-  kiln::detail::checksum sum;
-  sum.update(bytes.data(), bytes.size());
-  return sum.value();
-}
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using kiln::detail::envelope_kind;
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   const auto opened = kiln::detail::open_envelope(bytes);
   switch (opened.kind) {
-    case envelope_kind::sealed:
+    case envelope_kind::sealed: {
       kiln::fuzz::require(opened.payload_size + kiln::detail::seal_size == size, "the seal ends the file");
-      kiln::fuzz::require(kiln::detail::make_seal(opened.payload_size, checksum_of(bytes.substr(0, opened.payload_size))) ==
+      const auto payload = bytes.substr(0, opened.payload_size);
+      kiln::fuzz::require(kiln::detail::make_seal(payload.size(), kiln::detail::checksum_of(payload)) ==
                               bytes.substr(opened.payload_size),
                           "the seal is the payload's");
       break;
+    }
     case envelope_kind::unsealed:
       kiln::fuzz::require(opened.payload_size == size && kiln::detail::ends_like_zip(bytes), "a whole zip archive");
       break;
@@ -40,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   std::string file{bytes};
-  file += kiln::detail::make_seal(size, checksum_of(bytes));
+  file += kiln::detail::make_seal(size, kiln::detail::checksum_of(bytes));
   const auto sealed = kiln::detail::open_envelope(file);
   kiln::fuzz::require(sealed.kind == envelope_kind::sealed && sealed.payload_size == size, "a sealed input opens");
   const std::size_t bit = size == 0 ? 0 : (data[0] * 131u + size) % (8 * file.size());

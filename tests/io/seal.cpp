@@ -16,9 +16,7 @@ std::string random_bytes(std::size_t n, std::uint32_t seed) {
 }
 
 std::string sealed(const std::string& payload) {
-  kiln::detail::checksum sum;
-  sum.update(payload.data(), payload.size());
-  return payload + kiln::detail::make_seal(payload.size(), sum.value());
+  return payload + kiln::detail::make_seal(payload.size(), kiln::detail::checksum_of(payload));
 }
 }  // namespace
 

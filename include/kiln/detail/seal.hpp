@@ -44,6 +44,9 @@ class checksum {
     for (; size > 0; --size) pending_[pending_size_++] = *bytes++;
   }
 
+  /// The number of bytes fed so far.
+  [[nodiscard]] std::uint64_t size() const noexcept { return length_; }
+
   [[nodiscard]] std::uint64_t value() const noexcept {
     std::uint64_t h = state_;
     if (pending_size_ > 0) {
@@ -80,6 +83,13 @@ class checksum {
   std::array<unsigned char, 8> pending_{};
   std::size_t pending_size_ = 0;
 };
+
+/// The checksum of bytes held in memory.
+inline std::uint64_t checksum_of(std::string_view bytes) noexcept {
+  checksum sum;
+  sum.update(bytes.data(), bytes.size());
+  return sum.value();
+}
 
 inline constexpr std::string_view seal_magic = "KILNSEAL";
 inline constexpr std::size_t seal_size = 24;
@@ -141,9 +151,7 @@ inline envelope open_envelope(std::string_view bytes) {
     return {envelope_kind::damaged, 0,
             concat("truncated or corrupt: its seal is for ", length, " bytes, but ", payload, " precede it")};
   }
-  checksum actual;
-  actual.update(bytes.data(), payload);
-  if (actual.value() != sum) {
+  if (checksum_of(bytes.substr(0, payload)) != sum) {
     return {envelope_kind::damaged, 0,
             "corrupt: its checksum does not match its content (the file was damaged after it was written)"};
   }

@@ -32,17 +32,15 @@ inline void save_archive(torch::serialize::OutputArchive& archive, const std::fi
   if (file == nullptr) throw std::runtime_error(concat("cannot create '", path.string(), "': ", std::strerror(errno)));
   int error = 0;
   checksum sum;
-  std::uint64_t length = 0;
   const auto put = [&](const void* data, std::size_t size) {
     if (error == 0 && std::fwrite(data, 1, size, file) != size) error = errno != 0 ? errno : EIO;
   };
   archive.save_to([&](const void* data, std::size_t size) -> std::size_t {
     sum.update(data, size);
-    length += size;
     put(data, size);
     return size;
   });
-  const std::string seal = make_seal(length, sum.value());
+  const std::string seal = make_seal(sum.size(), sum.value());
   put(seal.data(), seal.size());
   if (std::fflush(file) != 0 && error == 0) error = errno;
   if (std::fclose(file) != 0 && error == 0) error = errno;
