@@ -10,6 +10,7 @@
 #include <exception>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fcntl.h>
@@ -88,6 +89,9 @@ std::string message_of(F&& f) {
 /// A directory in which creating a file fails, or an empty path when this machine has none to
 /// offer: a fresh directory without write permission, or, for root (whom permissions do not
 /// stop), /sys (sysfs takes no new files).
+/// True when `text` holds `part`: for checking the parts of an error message that matter.
+inline bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+
 inline std::filesystem::path unwritable_directory() {
   auto can_create_in = [](const std::filesystem::path& dir) {
     const auto probe = dir / "probe";

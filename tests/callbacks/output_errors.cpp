@@ -6,14 +6,8 @@
 
 #include <string>
 
+using kiln::test::contains;
 using kiln::test::message_of;
-
-namespace {
-bool contains(const std::string& text, const std::string& part) {
-  INFO(text);
-  return text.find(part) != std::string::npos;
-}
-}  // namespace
 
 TEST_CASE("every logger refuses an unwritable output directory when the fit begins") {
   const auto dir = kiln::test::unwritable_directory();

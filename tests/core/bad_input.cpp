@@ -4,15 +4,11 @@
 
 #include <string>
 
+using kiln::test::contains;
 using kiln::test::message_of;
 using kiln::test::Mlp;
 
 namespace {
-bool contains(const std::string& text, const std::string& part) {
-  INFO(text);
-  return text.find(part) != std::string::npos;
-}
-
 // A CNN for 1×28×28 images: conv 3×3 (no padding), then a linear layer sized for 26×26 maps.
 struct DigitNetImpl : torch::nn::Module {
   DigitNetImpl() {

@@ -8,6 +8,8 @@
 
 namespace fs = std::filesystem;
 
+using kiln::test::contains;
+
 namespace {
 fs::path write_text(const std::string& name, const std::string& text) {
   auto path = fs::temp_directory_path() / ("kiln_csv_" + std::to_string(::getpid()) + "_" + name + ".csv");
@@ -21,7 +23,6 @@ std::string error_of(const std::string& text, const kiln::data::csv_options& opt
   fs::remove(path);
   return message;
 }
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 }  // namespace
 
 TEST_CASE("read_csv reads a header and rows of numbers into a float tensor") {

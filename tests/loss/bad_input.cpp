@@ -6,14 +6,8 @@
 #include <limits>
 #include <string>
 
+using kiln::test::contains;
 using kiln::test::message_of;
-
-namespace {
-bool contains(const std::string& text, const std::string& part) {
-  INFO(text);
-  return text.find(part) != std::string::npos;
-}
-}  // namespace
 
 TEST_CASE("cross_entropy: labels beyond the output's classes are named, with the number of classes") {
   const auto logits = torch::randn({4, 10});
