@@ -176,3 +176,23 @@ TEST_CASE("a head adds a second parameter group at lr × backbone lr_ratio") {
   CHECK(groups[1].params().size() == 2);
   CHECK(t.model()->forward(torch::zeros({5, 8})).sizes() == torch::IntArrayRef{5, 2});
 }
+
+// LibTorch 2.x gives a group's option that equals its options class's default (SGD's and Adam's
+// lr 1e-3, RMSprop's and Adagrad's 1e-2) the optimizer's default instead: a backbone rate that
+// happens to equal that default must stay what lr × lr_ratio says.
+TEST_CASE("a backbone rate equal to LibTorch's default rate is kept, with every optimizer") {
+  auto check = [](const char* name, auto optimizer, double libtorch_default) {
+    INFO(name, ", LibTorch's default rate ", libtorch_default);
+    optimizer.lr = 2 * libtorch_default;  // × 0.5 is exact
+    kiln::trainer t{kiln::backbone<Mlp>{.lr_ratio = 0.5}, kiln::head{torch::nn::Linear(3, 2)}, optimizer};
+    auto& groups = t.optimizer().param_groups();
+    REQUIRE(groups.size() == 2);
+    CHECK(groups[0].options().get_lr() == libtorch_default);
+    CHECK(groups[1].options().get_lr() == 2 * libtorch_default);
+  };
+  check("sgd", kiln::sgd{}, 1e-3);
+  check("adam", kiln::adam{}, 1e-3);
+  check("adamw", kiln::adamw{}, 1e-3);
+  check("rmsprop", kiln::rmsprop{}, 1e-2);
+  check("adagrad", kiln::adagrad{}, 1e-2);
+}

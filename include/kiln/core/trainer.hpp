@@ -329,6 +329,12 @@ class trainer {
   void to(const torch::Device& device) {
     device_ = device;
     model_->to(device);
+    if (device.is_cuda() && !device.has_index()) {  // "cuda" is the current device: name it, as tensors do
+      for (const auto& p : model_->parameters()) {
+        device_ = p.device();
+        break;
+      }
+    }
     if constexpr (requires { loss_.to(device); }) loss_.to(device);
   }
 
@@ -396,7 +402,7 @@ class trainer {
         callbacks_(take<callbacks_policy>(policies, configure)),
         model_(build_network(backbone_, take<head_policy>(policies, configure))),
         optimizer_(param_groups(), optimizer_policy_.options()),
-        scheduler_(take<scheduler_policy>(policies, configure), optimizer_),
+        scheduler_(take<scheduler_policy>(policies, configure), with_group_rates(optimizer_)),
         precision_(validated(take<precision_policy>(policies, configure))),
         execution_(validated(take<execution_policy>(policies, configure))),
         ctx_{*model_, optimizer_} {
@@ -440,22 +446,36 @@ class trainer {
     return children;
   }
 
+  // The learning rate of each parameter group: the backbone's, then the head's.
+  std::vector<double> group_rates() const {
+    if constexpr (has_head) return {optimizer_policy_.lr * backbone_.lr_ratio, optimizer_policy_.lr};
+    return {optimizer_policy_.lr};
+  }
+
   [[gnu::cold]] std::vector<torch::optim::OptimizerParamGroup> param_groups() {
     detail::validate_policy(loss_);
     detail::validate_policy(optimizer_policy_);
     std::vector<torch::optim::OptimizerParamGroup> groups;
+    const auto rates = group_rates();
     auto group = [&](std::vector<torch::Tensor> params, double lr) {
       auto options = std::make_unique<optimizer_options>(optimizer_policy_.options());
       options->lr(lr);
       groups.emplace_back(std::move(params), std::move(options));
     };
-    if constexpr (has_head) {
-      group(model_->backbone()->parameters(), optimizer_policy_.lr * backbone_.lr_ratio);
-      group(model_->head()->parameters(), optimizer_policy_.lr);
-    } else {
-      group(model_->backbone()->parameters(), optimizer_policy_.lr);
-    }
+    group(model_->backbone()->parameters(), rates[0]);
+    if constexpr (has_head) group(model_->head()->parameters(), rates[1]);
     return groups;
+  }
+
+  // LibTorch 2.x's optimizers give a group's option that equals its options class's default
+  // (SGD's lr 1e-3, say) the optimizer's default instead, so a backbone rate that happens to be
+  // exactly that would become the head's: the rates are set again once the groups are in place.
+  [[gnu::cold]] optimizer_type& with_group_rates(optimizer_type& optimizer) const {
+    const auto rates = group_rates();
+    for (std::size_t i = 0; i < rates.size(); ++i) {
+      static_cast<optimizer_options&>(optimizer.param_groups()[i].options()).lr(rates[i]);
+    }
+    return optimizer;
   }
 
   // The options a fit runs with: the configuration's "fit.*" over the caller's, recorded.
