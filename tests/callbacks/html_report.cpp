@@ -1,6 +1,7 @@
 // The report is checked three ways: its text (what it holds, that it needs nothing outside
 // itself), an XML parser (it is well-formed), and Debian's chromium, which renders it headless
 // to a PNG that Python's PIL (python3-pil, which python3-torchvision depends on) then inspects.
+#include "../reference/reference.hpp"
 #include "loggers.hpp"
 
 #include <kiln/callbacks/html_report.hpp>
@@ -78,7 +79,7 @@ TEST_CASE("kiln::html_report writes a self-contained, well-formed page of curves
   CHECK(html.find("<title>true 1, predicted 2: 3</title>") != std::string::npos);
 
   const auto [status, output] = run_command(
-      "/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as ET; root = ET.parse(sys.argv[1]).getroot(); "
+      kiln::test::python() + " -c 'import sys, xml.etree.ElementTree as ET; root = ET.parse(sys.argv[1]).getroot(); "
       "print(sum(1 for e in root.iter() if e.tag.endswith(\"svg\")))' '" + path.string() + "' 2>&1");
   INFO(output);
   CHECK(status == 0);
@@ -108,7 +109,7 @@ TEST_CASE("the HTML report renders in headless chromium: a full, coloured page")
 
   // Size, how much is not white, and how much is in the curves' and the heatmap's colours.
   const auto [inspected, numbers] = run_command(
-      "/usr/bin/python3 -c 'import sys\n"
+      kiln::test::python() + " -c 'import sys\n"
       "from PIL import Image\n"
       "im = Image.open(sys.argv[1]).convert(\"RGB\")\n"
       "px = list(im.getdata())\n"

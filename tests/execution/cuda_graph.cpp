@@ -49,6 +49,7 @@ TEST_CASE("a captured step trains like the eager one: 784-256-10 MLP, SGD with m
   torch::manual_seed(0);
   const auto x = torch::randn({64 * 24, 784}).to(cuda);
   const auto y = torch::randint(0, 10, {64 * 24}).to(cuda);
+  const kiln::test::sync_debug_off_at_exit off;
   const bool armed = kiln::test::sync_debug_works();
   if (!armed) MESSAGE("LibTorch's sync debug mode cannot be armed from here: synchronisation is not checked");
 
@@ -71,7 +72,7 @@ TEST_CASE("a captured step trains like the eager one: 784-256-10 MLP, SGD with m
     auto history = captured.fit(captured_batches, {.epochs = 3});
     CHECK(captured.execution().captured());
     CHECK(captured.state().step == 3 * 24);
-    CHECK(checked == 2 * 24);
+    CHECK(checked == 2 * 23);
     const double largest = largest_difference(eager_net, captured_net);
     MESSAGE("largest weight difference, captured vs eager: " << largest);
     CHECK(largest <= tolerance);

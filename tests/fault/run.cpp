@@ -67,6 +67,9 @@ int train(const fs::path& dir, std::int64_t epochs) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  // Runs are compared bit for bit across processes: one thread keeps the order of every sum the
+  // same (the BLAS in PyTorch's wheels picks its number of threads by the machine's load).
+  torch::set_num_threads(1);
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "train" && argc == 4) return train(argv[2], std::stoll(argv[3]));
   if (mode == "check" && argc == 3) {

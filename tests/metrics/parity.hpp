@@ -11,6 +11,7 @@
 // the largest difference seen, |kiln − reference| / max(1, |reference|).
 #pragma once
 
+#include "../reference/reference.hpp"
 #include "../support.hpp"
 
 #include <algorithm>
@@ -127,10 +128,11 @@ class parity {
                      ("kiln_parity_" + label_ + "_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     write_cases(dir / "cases.txt");
-    const std::string command = "/usr/bin/python3 " KILN_TEST_SOURCE_DIR "/reference/sklearn_metrics.py " +
+    const std::string command = kiln::test::python() + " " KILN_TEST_SOURCE_DIR "/reference/sklearn_metrics.py " +
                                 (dir / "cases.txt").string() + " " + (dir / "results.txt").string();
-    REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "the scikit-learn reference failed: " << command
-                                                           << " (python3-sklearn comes with scripts/setup.sh)");
+    REQUIRE_MESSAGE(std::system(command.c_str()) == 0,
+                    "the scikit-learn reference failed: " << command
+                                                          << " (python3-sklearn comes with scripts/setup.sh; or set KILN_PYTHON)");
     const auto references = read_results(dir / "results.txt");
     REQUIRE(references.size() == cases_.size());
 

@@ -1,3 +1,4 @@
+#include "../reference/reference.hpp"
 #include "../support.hpp"
 
 #include <kiln/model/scripted.hpp>
@@ -13,8 +14,10 @@ namespace {
 fs::path export_resnet18() {
   auto dir = fs::temp_directory_path() / ("kiln_scripted_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  const std::string command = "/usr/bin/python3 " KILN_TEST_SOURCE_DIR "/model/make_scripted.py " + dir.string();
-  REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "python3-torchvision is needed: run scripts/setup.sh");
+  const std::string command =
+      kiln::test::python() + " " KILN_TEST_SOURCE_DIR "/model/make_scripted.py " + dir.string();
+  REQUIRE_MESSAGE(std::system(command.c_str()) == 0,
+                  "python3-torchvision is needed: run scripts/setup.sh (or set KILN_PYTHON)");
   return dir;
 }
 }  // namespace

@@ -20,6 +20,12 @@
 
 namespace kiln::test {
 
+/// The Python that runs the references: $KILN_PYTHON, else /usr/bin/python3.
+inline std::string python() {
+  const char* python = std::getenv("KILN_PYTHON");
+  return python != nullptr && *python != '\0' ? python : "/usr/bin/python3";
+}
+
 /// Runs tests/reference/<script> on `input` and returns what it wrote.
 inline nlohmann::json run_reference(std::string_view script, const nlohmann::json& input) {
   namespace fs = std::filesystem;
@@ -28,8 +34,7 @@ inline nlohmann::json run_reference(std::string_view script, const nlohmann::jso
   fs::create_directories(dir);
   const fs::path in = dir / "in.json", out = dir / "out.json", err = dir / "stderr.txt";
   std::ofstream(in) << input.dump();
-  const char* python = std::getenv("KILN_PYTHON");
-  const std::string command = std::string{python != nullptr ? python : "/usr/bin/python3"} + " '" +
+  const std::string command = python() + " '" +
                               KILN_TEST_SOURCE_DIR + "/reference/" + std::string{script} + "' '" + in.string() +
                               "' '" + out.string() + "' 2> '" + err.string() + "'";
   const int status = std::system(command.c_str());
