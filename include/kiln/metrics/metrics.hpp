@@ -150,7 +150,9 @@ struct metrics {
     std::apply([&](const auto&... m) { (detail::report(m, prefix, out), ...); }, items);
   }
   /// True when this pipeline reports a single value called `name` (without prefix).
-  static constexpr bool has(std::string_view name) { return ((ScalarMetric<Ms> && Ms::name == name) || ...); }
+  static constexpr bool has([[maybe_unused]] std::string_view name) {
+    return ((ScalarMetric<Ms> && Ms::name == name) || ...);
+  }
 
  private:
   template <class M>
