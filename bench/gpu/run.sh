@@ -71,8 +71,8 @@ grep -q "MISSING" "$logs/env.txt" &&
   say "note: modules missing (above): reference tests needing scikit-learn or torchvision fail without them, Lightning rows are left out without it"
 
 # ---- header-only dependencies: the system's, else the copies bench/gpu/prepare.sh made
-# (Boost.Hana, CLI11, nlohmann/json), searched after the system's folders (-idirafter)
-hana=()
+# (Boost.Hana, CLI11, nlohmann/json, doctest), searched after the system's folders (-idirafter)
+headers=()
 third_party="$PWD/bench/gpu/third_party"
 extra_flags=""
 [ -d "$third_party" ] && extra_flags="-idirafter $third_party"
@@ -86,11 +86,13 @@ for header in boost/hana.hpp CLI/CLI.hpp nlohmann/json.hpp doctest/doctest.h; do
     exit 1
   fi
 done
+system_hana=yes
 if [ ! -f /usr/include/boost/hana.hpp ]; then
-  hana=(-DKILN_HANA_INCLUDE_DIR="$third_party")
+  system_hana=
+  headers+=(-DKILN_HANA_INCLUDE_DIR="$third_party")
   say "Boost.Hana from bench/gpu/third_party: the consumer tests, which find Boost, are left out"
 fi
-[ -f /usr/include/doctest/doctest.h ] || hana+=(-DKILN_DOCTEST_INCLUDE="$third_party")
+[ -f /usr/include/doctest/doctest.h ] || headers+=(-DKILN_DOCTEST_INCLUDE="$third_party")
 
 # ---- a CUDA toolkit for Torch's CMake files, which look for one (a pip PyTorch has no nvcc)
 cuda=()
@@ -110,7 +112,7 @@ data=()
 [ -f data/mnist/train-images-idx3-ubyte ] && data=(-DKILN_DATA_DIR="$PWD/data")
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" \
   -DCMAKE_POLICY_VERSION_MINIMUM=3.5 -DKILN_BUILD_TESTS=ON -DKILN_BUILD_EXAMPLES=OFF -DKILN_BUILD_BENCHMARKS=ON \
-  -DCMAKE_CXX_FLAGS="$extra_flags" "${hana[@]}" "${cuda[@]}" "${data[@]}" > "$logs/configure.log" 2>&1 || {
+  -DCMAKE_CXX_FLAGS="$extra_flags" "${headers[@]}" "${cuda[@]}" "${data[@]}" > "$logs/configure.log" 2>&1 || {
   show_tail "$logs/configure.log" 80
   failed "configure (configure.log). If Torch's CMake files found no CUDA toolkit: install one, or put its root in PATH (nvcc) or CUDAToolkit_ROOT"
   pack
@@ -190,7 +192,7 @@ pack
 # ---- 5. compile-failure and consumer tests, while the budget lasts
 if [ $((SECONDS - start)) -lt $((budget - 120)) ]; then
   labels="compile_fail"
-  [ ${#hana[@]} -eq 0 ] && labels="compile_fail|consumer"
+  [ -n "$system_hana" ] && labels="compile_fail|consumer"
   timeout $((budget - (SECONDS - start))) ctest --test-dir "$build" -L "$labels" -j "$jobs" --output-on-failure \
     > "$logs/ctest_compile.log" 2>&1 || failed "ctest -L '$labels' (ctest_compile.log; a timeout shows as 124)"
   tail -n 8 "$logs/ctest_compile.log"

@@ -330,10 +330,7 @@ class trainer {
     device_ = device;
     model_->to(device);
     if (device.is_cuda() && !device.has_index()) {  // "cuda" is the current device: name it, as tensors do
-      for (const auto& p : model_->parameters()) {
-        device_ = p.device();
-        break;
-      }
+      if (const auto parameters = model_->parameters(); !parameters.empty()) device_ = parameters.front().device();
     }
     if constexpr (requires { loss_.to(device); }) loss_.to(device);
   }
