@@ -253,6 +253,62 @@ TEST_CASE("a resumed fit that reaches its epochs trains no further; a stopped ru
   CHECK(after.fit(d.train_batches, d.val_batches, {.epochs = 4, .resume_from = stopped_dir / "last.pt"}).size() == 1);
 }
 
+// A callback that writes a checkpoint from a hook where kiln does not expect one.
+struct save_at_epoch_end {
+  fs::path path;
+  void on_epoch_end(kiln::context& ctx) { ctx.save_checkpoint(path); }
+};
+
+struct save_on_interrupt {
+  fs::path path;
+  void on_interrupt(kiln::context& ctx) { ctx.save_checkpoint(path); }
+};
+
+TEST_CASE("a pipeline without a checkpoint hook leaves checkpoints out, and says so when asked for one") {
+  using plain = kiln::trainer<kiln::backbone<DropNet>>;
+  using logging = kiln::trainer<kiln::backbone<DropNet>, kiln::callbacks<stop_after, kiln::early_stopping>>;
+  using saving = kiln::trainer<kiln::backbone<DropNet>, kiln::callbacks<stop_after, kiln::model_checkpoint>>;
+  using on_signal = kiln::trainer<kiln::backbone<DropNet>, kiln::callbacks<kiln::checkpoint_on_signal>>;
+  using interrupting = kiln::trainer<kiln::backbone<DropNet>, kiln::callbacks<save_on_interrupt>>;
+  CHECK_FALSE(plain::has_checkpoint_hooks);
+  CHECK_FALSE(logging::has_checkpoint_hooks);
+  CHECK(saving::has_checkpoint_hooks);
+  CHECK(on_signal::has_checkpoint_hooks);
+  CHECK(interrupting::has_checkpoint_hooks);
+
+  data d;
+  const auto dir = fresh_dir("left_out");
+  torch::manual_seed(5);
+  auto with = make_trainer(dir, 16);
+  with.fit(d.train_batches, d.val_batches, {.epochs = 1});
+  REQUIRE(fs::exists(dir / "last.pt"));
+
+  // Resuming is refused before anything changes.
+  kiln::trainer t{kiln::backbone<DropNet>{.module = DropNet(16)}, kiln::head{torch::nn::Linear(16, 3)}};
+  const auto before = kiln::test::snapshot(t.model()->parameters());
+  const auto refused = error_of([&] { t.fit(d.train_batches, d.val_batches, {.epochs = 2, .resume_from = dir / "last.pt"}); });
+  CHECK(refused.find("kiln::trainer::fit: cannot resume from '" + (dir / "last.pt").string() + "'") == 0);
+  CHECK(refused.find("none of its callbacks has an on_checkpoint or on_interrupt hook") != std::string::npos);
+  CHECK(refused.find("kiln::model_checkpoint") != std::string::npos);
+  CHECK(kiln::test::max_abs_diff(t.model()->parameters(), before) == 0.0);
+  CHECK(t.state().step == 0);
+
+  // So is writing one from another hook, without leaving a file behind.
+  kiln::trainer u{kiln::backbone<DropNet>{.module = DropNet(16)}, kiln::callbacks{save_at_epoch_end{dir / "u.pt"}}};
+  CHECK_THROWS_AS(u.fit(d.train_batches, {.epochs = 1}), std::logic_error);
+  const auto message = error_of([&] { u.fit(d.train_batches, {.epochs = 1}); });
+  CHECK(message.find("on_checkpoint or on_interrupt") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "u.pt"));
+
+  // The trainer's own members still write and read a checkpoint, compiled where they are called.
+  t.fit(d.train_batches, d.val_batches, {.epochs = 1});
+  t.save_checkpoint(dir / "t.pt");
+  kiln::trainer v{kiln::backbone<DropNet>{.module = DropNet(16)}, kiln::head{torch::nn::Linear(16, 3)}};
+  v.load_checkpoint(dir / "t.pt");
+  CHECK(kiln::test::max_abs_diff(v.model()->parameters(), kiln::test::snapshot(t.model()->parameters())) == 0.0);
+  CHECK(v.state().step == t.state().step);
+}
+
 TEST_CASE("bad checkpoints are refused with a message that names the file and the problem") {
   data d;
   const auto dir = fresh_dir("bad");

@@ -22,7 +22,8 @@
 //
 // trainer::save_checkpoint writes it atomically (kiln/io/atomic_file.hpp): a process killed
 // during the write leaves the previous checkpoint whole. trainer::load_checkpoint, or
-// fit(..., {.resume_from = path}), restores every part.
+// fit(..., {.resume_from = path}), restores every part. fit() and ctx.save_checkpoint reach
+// checkpoints only in pipelines compiled with them (kiln::trainer::has_checkpoint_hooks).
 //
 // A callback keeps state across a resume by naming it `state` and giving its type a member
 // `template <class F> void each(F&& f)` that calls f("name", field) for each field to keep;

@@ -75,11 +75,15 @@ struct context {
   }
 
   /// Writes a checkpoint of the whole trainer to `path`, atomically (see kiln/core/checkpoint.hpp).
-  /// Call it from on_checkpoint, where every callback's state for the epoch is final.
+  /// Call it from on_checkpoint, where every callback's state for the epoch is final, or from
+  /// on_interrupt: a trainer compiles its checkpoint writer in only when a callback has one of
+  /// those hooks (kiln::trainer::has_checkpoint_hooks).
   void save_checkpoint(const std::filesystem::path& path) const {
     if (save_ == nullptr) {
-      throw std::logic_error("kiln::context::save_checkpoint: this context belongs to no kiln::trainer, "
-                             "so there is no state to save; call it from a callback of a trainer's fit");
+      throw std::logic_error("kiln::context::save_checkpoint: this fit cannot write checkpoints; a "
+                             "kiln::trainer compiles its checkpoint writer in only when a callback has "
+                             "an on_checkpoint or on_interrupt hook, so write checkpoints from one of "
+                             "those (a context made outside a trainer has nothing to save)");
     }
     save_(owner_, path);
   }

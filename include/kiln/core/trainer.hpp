@@ -63,7 +63,8 @@ namespace kiln {
 struct fit_options {
   std::int64_t epochs = 1;  ///< the epoch the fit ends at; a resumed fit counts the epochs before it
   /// A checkpoint to continue from (see kiln/core/checkpoint.hpp): the fit restores everything
-  /// in it and trains epochs [its epoch, epochs). Empty: a fresh fit.
+  /// in it and trains epochs [its epoch, epochs). Empty: a fresh fit. Only a pipeline compiled
+  /// with checkpoints can resume (trainer::has_checkpoint_hooks); any other refuses.
   std::filesystem::path resume_from;
 
   /// The runtime options by name, for kiln::config ("fit.epochs", "fit.resume_from").
@@ -77,6 +78,15 @@ struct fit_options {
 using history = std::vector<metric_values>;
 
 namespace detail {
+
+[[noreturn, gnu::cold]] inline void throw_cannot_resume(const std::filesystem::path& checkpoint) {
+  throw std::invalid_argument(
+      "kiln::trainer::fit: cannot resume from '" + checkpoint.string() +
+      "': this pipeline was compiled without checkpoints, since none of its callbacks has an "
+      "on_checkpoint or on_interrupt hook (where checkpoints are written). Add the callback that "
+      "writes them (kiln::model_checkpoint, kiln::checkpoint_on_signal), or build the trainer from "
+      "a kiln::config.");
+}
 
 struct from_tuple {};
 
@@ -247,6 +257,15 @@ class trainer {
   static constexpr std::size_t frozen_children = freeze_policy::children;
   static constexpr bool has_head = !std::is_void_v<head_module>;
   static constexpr bool captures_step = execution_type::captures;
+  /// Whether fit() can resume from a checkpoint and callbacks can write one (ctx.save_checkpoint).
+  /// Checkpoints are written from the on_checkpoint and on_interrupt hooks, so a pipeline with a
+  /// callback that has one of them (kiln::model_checkpoint, kiln::checkpoint_on_signal) compiles
+  /// the checkpoint writer and reader in; so does a trainer built from a kiln::config, whose
+  /// "fit.resume_from" arrives at run time. Other pipelines leave them out, which saves about two
+  /// seconds of compile time each; their save_checkpoint() and load_checkpoint() members still
+  /// work, compiled where they are called.
+  static constexpr bool has_checkpoint_hooks =
+      callbacks_policy::template any<hook::checkpoint> || callbacks_policy::template any<hook::interrupt>;
 
   static_assert(detail::execution_allows<execution_policy, optimizer_type, scheduler_policy, accumulation,
                                          precision_type::scales_loss, callbacks_policy>());
@@ -282,6 +301,7 @@ class trainer {
     fit_options defaults;
     config.apply("fit", defaults);  // checked now, so that a bad fit.epochs fails before any training
     config.check_all_used();
+    enable_checkpoints();  // "fit.resume_from" may name a checkpoint
   }
 
   trainer(const trainer&) = delete;  // the context refers to the model and optimizer inside
@@ -405,9 +425,17 @@ class trainer {
         ctx_{*model_, optimizer_} {
     ctx_.learning_rates = scheduler_.learning_rates();
     ctx_.frozen = freeze_children(model_->backbone());
+    if constexpr (has_checkpoint_hooks) enable_checkpoints();
+  }
+
+  // Compiles the checkpoint writer and reader into this pipeline and hands them to the context
+  // and to fit().
+  void enable_checkpoints() noexcept {
     ctx_.bind_saver(this, [](void* self, const std::filesystem::path& path) {
       static_cast<trainer*>(self)->save_checkpoint(path);
     });
+    restore_ = &trainer::restore;
+    load_callback_states_ = &trainer::load_callback_states;
   }
 
   template <class P>
@@ -486,17 +514,18 @@ class trainer {
   template <class Train, class Val>
   history run_fit(Train& train, Val* val, const fit_options& options) {
     options.validate();
+    const bool resuming = !options.resume_from.empty();
+    if (resuming && restore_ == nullptr) detail::throw_cannot_resume(options.resume_from);
     history_.clear();
     ctx_.restore_stop(false);
     interrupted_batch_ = 0;
     torch::serialize::InputArchive callback_states;
-    const bool resuming = !options.resume_from.empty();
-    const std::string where = "kiln::trainer::fit: resuming from '" + options.resume_from.string() + "'";
-    if (resuming) callback_states = restore(options.resume_from, where);
+    const std::string where = resuming ? "kiln::trainer::fit: resuming from '" + options.resume_from.string() + "'" : "";
+    if (resuming) callback_states = (this->*restore_)(options.resume_from, where);
     prepare_scheduler(train, val != nullptr, options);
     ctx_.max_epochs = options.epochs;
     callbacks_.template run<hook::fit_begin>(ctx_);
-    if (resuming) load_callback_states(callback_states, where);  // after fit_begin, which resets them
+    if (resuming) (this->*load_callback_states_)(callback_states, where);  // after fit_begin, which resets them
     for (auto epoch = static_cast<std::int64_t>(history_.size());
          epoch < options.epochs && !ctx_.stop_requested() && !ctx_.interrupted(); ++epoch) {
       ctx_.epoch = epoch;
@@ -887,6 +916,9 @@ class trainer {
   std::int64_t interrupted_batch_ = 0;  // where ctx.interrupt() ended the epoch; 0: at its end
   std::int64_t resume_batch_ = 0;       // batches of the next epoch a checkpoint has done
   detail::fit_configuration fit_configuration_;
+  // Set by enable_checkpoints(); null in a pipeline that left checkpoints out.
+  torch::serialize::InputArchive (trainer::*restore_)(const std::filesystem::path&, const std::string&) = nullptr;
+  void (trainer::*load_callback_states_)(torch::serialize::InputArchive&, const std::string&) = nullptr;
 };
 
 template <class... Policies>
