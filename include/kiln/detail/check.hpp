@@ -2,18 +2,61 @@
 #pragma once
 
 #include <cmath>
+#include <concepts>
+#include <initializer_list>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace kiln::detail {
 
+/// `value` as std::ostream writes it by default.
+template <class T>
+[[nodiscard]] std::string streamed(const T& value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+/// One part of a message for concat(): text as it is, a number or any other value as
+/// std::ostream writes it. Text and numbers are converted without a stream.
+class text_part {
+ public:
+  text_part(const char* text) noexcept : view_(text) {}
+  text_part(std::string_view text) noexcept : view_(text) {}
+  text_part(const std::string& text) noexcept : view_(text) {}
+  text_part(char c) : owned_(1, c) {}
+  template <std::integral I>
+    requires(!std::same_as<I, char> && !std::same_as<I, signed char> && !std::same_as<I, unsigned char>)
+  text_part(I value) : owned_(std::to_string(value)) {}
+  text_part(double value) : owned_(streamed(value)) {}
+  template <class T>
+    requires(!std::is_arithmetic_v<T> && !std::is_convertible_v<const T&, std::string_view>)
+  text_part(const T& value) : owned_(streamed(value)) {}
+
+  [[nodiscard]] std::string_view view() const noexcept { return owned_.empty() ? view_ : owned_; }
+
+ private:
+  std::string_view view_;
+  std::string owned_;
+};
+
+[[nodiscard]] inline std::string concat_parts(std::initializer_list<text_part> parts) {
+  std::size_t size = 0;
+  for (const auto& part : parts) size += part.view().size();
+  std::string out;
+  out.reserve(size);
+  for (const auto& part : parts) out += part.view();
+  return out;
+}
+
+/// The parts written one after another, as `(std::ostringstream{} << ... << parts).str()`
+/// would, without instantiating a stream for each combination of types.
 template <class... Parts>
 [[nodiscard]] std::string concat(const Parts&... parts) {
-  std::ostringstream out;
-  (out << ... << parts);
-  return out.str();
+  return concat_parts({text_part(parts)...});
 }
 
 /// The first line of an exception's message (LibTorch's carry a stack trace after it).

@@ -5,6 +5,7 @@
 #include <kiln/detail/check.hpp>
 
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <istream>
 #include <stdexcept>
@@ -29,7 +30,9 @@ inline idx_header read_idx_header(std::istream& in, std::uint64_t size, const st
   }
   if (magic[0] != 0 || magic[1] != 0) throw std::runtime_error(where + ": not an IDX file (bad magic number)");
   if (magic[2] != 0x08) {
-    throw std::runtime_error(concat(where, ": element type 0x", std::hex, int{magic[2]},
+    char hex[2];
+    const auto hex_end = std::to_chars(hex, hex + sizeof hex, magic[2], 16).ptr;
+    throw std::runtime_error(concat(where, ": element type 0x", std::string_view(hex, hex_end),
                                     " is not supported; only unsigned bytes (0x08) are"));
   }
   const int dims = magic[3];
