@@ -1,6 +1,6 @@
 // examples/mnist_transfer.cpp written with LibTorch alone, as an engineer would without kiln:
 // the same data, model, pretraining, freezing, accumulation, schedule, metrics and submission.
-// Built only to compare compile times (bench/compile_time.sh); it runs too.
+// Built only to compare compile times (bench/compile_time.py); it runs too.
 #include <torch/torch.h>
 
 #include <cstdint>
