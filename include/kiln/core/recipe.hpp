@@ -10,34 +10,30 @@
 
 #include <kiln/core/role.hpp>
 
+#include <boost/hana/basic_tuple.hpp>
 #include <boost/hana/equal.hpp>
-#include <boost/hana/filter.hpp>
-#include <boost/hana/front.hpp>
-#include <boost/hana/length.hpp>
-#include <boost/hana/tuple.hpp>
 #include <boost/hana/type.hpp>
 
 #include <cstddef>
+#include <type_traits>
 
 namespace kiln {
 namespace detail {
 
 namespace hana = boost::hana;
 
-template <class Role, class... Ps>
-constexpr auto policies_playing() {
-  return hana::filter(hana::tuple_t<Ps...>, [](auto t) {
-    return hana::type_c<role_of_t<typename decltype(t)::type>> == hana::type_c<Role>;
-  });
-}
+// Hana's small headers only: its algorithms over general tuples (filter, front) instantiate
+// about 10 MB more in every translation unit that includes kiln (bench/README.md).
+template <class Role, class P>
+inline constexpr bool plays = decltype(hana::type_c<role_of_t<P>> == hana::type_c<Role>)::value;
 
-template <class Default>
-constexpr auto first_or(hana::tuple<>) {
-  return hana::type_c<Default>;
-}
-template <class Default, class T, class... Rest>
-constexpr auto first_or(hana::tuple<T, Rest...> found) {
-  return hana::front(found);
+// The position of the first of Ps that plays Role; sizeof...(Ps) when none does.
+template <class Role, class... Ps>
+constexpr std::size_t first_playing() {
+  constexpr bool found[] = {plays<Role, Ps>..., true};
+  std::size_t i = 0;
+  while (!found[i]) ++i;
+  return i;
 }
 
 // A separate template per unknown type, so that the compiler's note names the type.
@@ -58,13 +54,12 @@ template <class... Policies>
 struct recipe {
   /// How many of the policies play `Role`.
   template <class Role>
-  static constexpr std::size_t count =
-      decltype(boost::hana::length(detail::policies_playing<Role, Policies...>()))::value;
+  static constexpr std::size_t count = (std::size_t{detail::plays<Role, Policies>} + ... + 0);
 
   /// The policy that plays `Role`, or `Default` when none does.
   template <class Role, class Default>
-  using policy = typename decltype(detail::first_or<Default>(
-      detail::policies_playing<Role, Policies...>()))::type;
+  using policy = typename std::remove_cvref_t<decltype(boost::hana::at_c<detail::first_playing<Role, Policies...>()>(
+      boost::hana::basic_tuple<boost::hana::type<Policies>..., boost::hana::type<Default>>{}))>::type;
 
   /// True when every policy plays a role; fails with a message naming the first that does not.
   static constexpr bool all_known = (detail::plays_a_role<Policies>() && ...);
