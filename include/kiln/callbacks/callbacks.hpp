@@ -15,6 +15,9 @@
 //                                                   of an epoch: checkpoint that moment here
 //   void on_fit_end(kiln::context&);                after the last epoch
 //
+// A trainer compiles its checkpoint writer and reader in only when some callback has
+// on_checkpoint or on_interrupt; in other pipelines ctx.save_checkpoint throws.
+//
 // Hooks are found at compile time and called directly, so a pipeline without callbacks pays
 // nothing. A member with a hook's name that cannot be called as above (a wrong parameter, a
 // return value) is a compile error, never a silently skipped hook. Any hook can end the fit
