@@ -239,7 +239,7 @@ inline void save_history(torch::serialize::OutputArchive& archive, const std::ve
       names.push_back(name);
       values.push_back(value);
     }
-    torch::serialize::OutputArchive epoch;
+    auto epoch = detail::new_archive();
     state_writer w{epoch};
     w("names", names);
     w("values", values);

@@ -376,7 +376,7 @@ class trainer {
   /// write leaves the previous file whole. See kiln/core/checkpoint.hpp for what it holds.
   [[gnu::cold]] void save_checkpoint(const std::filesystem::path& path) {
     atomic_write(path, [&](const std::filesystem::path& tmp) {
-      torch::serialize::OutputArchive archive;
+      auto archive = detail::new_archive();
       write_checkpoint(archive);
       detail::save_archive(archive, tmp);
     });
@@ -566,7 +566,7 @@ class trainer {
 
   [[gnu::cold]] void write_checkpoint(torch::serialize::OutputArchive& archive) {
     auto part = [&](const char* key, auto&& write) {
-      torch::serialize::OutputArchive sub;
+      auto sub = detail::new_archive();
       write(sub);
       archive.write(key, sub);
     };
@@ -584,7 +584,7 @@ class trainer {
     }
     part("callbacks", [&](auto& a) {
       each_persistent_callback([&](const std::string& key, auto& state) {
-        torch::serialize::OutputArchive one;
+        auto one = detail::new_archive();
         detail::state_writer w{one};
         state.each(w);
         a.write(key, one);

@@ -17,11 +17,19 @@
 #include <fstream>
 #include <istream>
 #include <iterator>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 
 namespace kiln::detail {
+
+/// An empty archive to write into. Made as torch::save makes its own: LibTorch's default
+/// constructor builds the same thing in the header, which costs every translation unit that
+/// writes an archive about 5 KB of code to compile.
+inline torch::serialize::OutputArchive new_archive() {
+  return torch::serialize::OutputArchive(std::make_shared<torch::jit::CompilationUnit>());
+}
 
 /// Writes `archive` to `path`, sealed. LibTorch's own save_to(filename) throws from a
 /// destructor when a write fails (a full disk), which ends the process; here every write goes

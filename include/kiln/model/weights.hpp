@@ -18,26 +18,34 @@
 #include <torch/nn/module.h>
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace kiln {
 namespace detail {
 
+/// Throws std::runtime_error("<where>: <problem>; <why>") for a file that does not fit.
+[[noreturn, gnu::cold]] inline void does_not_fit(const std::string& where, const std::string& problem,
+                                                 const char* why = "it was saved from a different model") {
+  throw std::runtime_error(concat(where, ": ", problem, "; ", why));
+}
+
 inline void load_tensor(torch::serialize::InputArchive& archive, const std::string& key,
                         torch::Tensor& into, bool is_buffer, const std::string& where,
-                        const std::string& name) {
+                        const std::string& prefix) {
   torch::Tensor loaded;
   if (!archive.try_read(key, loaded, is_buffer)) {
-    throw std::runtime_error(concat(where, ": the file has no ", is_buffer ? "buffer" : "parameter",
-                                    " '", name, "'; it was saved from a different model"));
+    does_not_fit(where, concat("the file has no ", is_buffer ? "buffer" : "parameter", " '", prefix, key, "'"));
   }
   if (loaded.sizes() != into.sizes()) {
-    throw std::runtime_error(concat(where, ": '", name, "' has shape ", loaded.sizes(),
-                                    " in the file but ", into.sizes(),
-                                    " in the module; the file was saved from a different model"));
+    does_not_fit(where,
+                 concat("'", prefix, key, "' has shape ", loaded.sizes(), " in the file but ", into.sizes(),
+                        " in the module"),
+                 "the file was saved from a different model");
   }
   torch::NoGradGuard no_grad;
   into.copy_(loaded);
@@ -45,36 +53,28 @@ inline void load_tensor(torch::serialize::InputArchive& archive, const std::stri
 
 inline void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive,
                         const std::string& where, const std::string& prefix) {
-  std::size_t expected = 0;
-  for (auto& item : module.named_parameters(/*recurse=*/false)) {
-    load_tensor(archive, item.key(), item.value(), false, where, prefix + item.key());
-    ++expected;
-  }
-  for (auto& item : module.named_buffers(/*recurse=*/false)) {
-    load_tensor(archive, item.key(), item.value(), true, where, prefix + item.key());
-    ++expected;
+  std::vector<std::string> known;  // the module's own entries, to find extra ones in the file
+  for (const bool buffers : {false, true}) {
+    for (auto& item : buffers ? module.named_buffers(/*recurse=*/false) : module.named_parameters(/*recurse=*/false)) {
+      load_tensor(archive, item.key(), item.value(), buffers, where, prefix);
+      known.push_back(item.key());
+    }
   }
   for (const auto& child : module.named_children()) {
     torch::serialize::InputArchive sub;
     if (!archive.try_read(child.key(), sub)) {
-      throw std::runtime_error(concat(where, ": the file has no submodule '", prefix + child.key(),
-                                      "'; it was saved from a different model"));
+      does_not_fit(where, concat("the file has no submodule '", prefix, child.key(), "'"));
     }
     load_module(*child.value(), sub, where, prefix + child.key() + ".");
-    ++expected;
+    known.push_back(child.key());
   }
   const auto keys = archive.keys();
-  if (keys.size() != expected) {
+  if (keys.size() != known.size()) {
     std::string extra;
     for (const auto& key : keys) {
-      bool known = false;
-      for (auto& item : module.named_parameters(false)) known = known || item.key() == key;
-      for (auto& item : module.named_buffers(false)) known = known || item.key() == key;
-      for (const auto& child : module.named_children()) known = known || child.key() == key;
-      if (!known) extra += " '" + prefix + key + "'";
+      if (std::find(known.begin(), known.end(), key) == known.end()) extra += concat(" '", prefix, key, "'");
     }
-    throw std::runtime_error(concat(where, ": the file holds entries the module does not have:",
-                                    extra, "; it was saved from a different model"));
+    does_not_fit(where, "the file holds entries the module does not have:" + extra);
   }
 }
 
@@ -84,7 +84,7 @@ inline void load_module(torch::nn::Module& module, torch::serialize::InputArchiv
 template <class ModuleHolder>
 void save_weights(const ModuleHolder& module, const std::filesystem::path& path) {
   atomic_write(path, [&](const std::filesystem::path& tmp) {
-    torch::serialize::OutputArchive archive;
+    auto archive = detail::new_archive();
     module->save(archive);
     detail::save_archive(archive, tmp);
   });
