@@ -26,7 +26,6 @@ PACKAGES=(
   python3-torch
   python3-torchvision
   python3-sklearn
-  libcli11-dev
   nlohmann-json3-dev
   protobuf-compiler
   chromium

@@ -3,7 +3,7 @@
 # machine: puts into git-ignored paths of this working tree what that machine may lack, so that
 # the device tool can carry them:
 #   bench/gpu/third_party/                   copies of the header-only libraries kiln and its
-#                                            tests use: Boost.Hana, CLI11, nlohmann/json and
+#                                            tests use: Boost.Hana, nlohmann/json and
 #                                            doctest (run.sh searches them after the system's
 #                                            folders, so a library installed there wins)
 #   data/mnist, data/breast_cancer.csv       the prepared data two tests read
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p bench/gpu/third_party/boost
 cp -r /usr/include/boost/hana /usr/include/boost/hana.hpp bench/gpu/third_party/boost/
-cp -r /usr/include/CLI /usr/include/nlohmann /usr/include/doctest bench/gpu/third_party/
+cp -r /usr/include/nlohmann /usr/include/doctest bench/gpu/third_party/
 data=${KILN_DATA_DIR:-/work/main/data}
 if [ ! -f data/mnist/train-images-idx3-ubyte ]; then
   if [ -f "$data/mnist/train-images-idx3-ubyte" ]; then

@@ -71,12 +71,12 @@ grep -q "MISSING" "$logs/env.txt" &&
   say "note: modules missing (above): reference tests needing scikit-learn or torchvision fail without them, Lightning rows are left out without it"
 
 # ---- header-only dependencies: the system's, else the copies bench/gpu/prepare.sh made
-# (Boost.Hana, CLI11, nlohmann/json, doctest), searched after the system's folders (-idirafter)
+# (Boost.Hana, nlohmann/json, doctest), searched after the system's folders (-idirafter)
 headers=()
 third_party="$PWD/bench/gpu/third_party"
 extra_flags=""
 [ -d "$third_party" ] && extra_flags="-idirafter $third_party"
-for header in boost/hana.hpp CLI/CLI.hpp nlohmann/json.hpp doctest/doctest.h; do
+for header in boost/hana.hpp nlohmann/json.hpp doctest/doctest.h; do
   if [ -f "/usr/include/$header" ]; then
     say "$header: /usr/include"
   elif [ -f "$third_party/$header" ]; then

@@ -3,7 +3,7 @@
 // backbone is used; kiln/callbacks/jsonl_logger.hpp, which brings in nlohmann/json;
 // kiln/execution/cuda_graph.hpp, which brings in the CUDA runtime's headers where they exist;
 // and kiln/config/config.hpp (runtime configuration from the command line and JSON files),
-// which brings in CLI11 and nlohmann/json: include it in the file that has main().
+// which brings in nlohmann/json: include it in the file that has main().
 //
 //   #include <kiln/kiln.hpp>
 //   kiln::trainer t{kiln::backbone<Net>{}, kiln::sgd{.lr = 0.1}, kiln::metrics<kiln::accuracy>{}};

@@ -43,15 +43,14 @@
 // Fed back with --config it gives the same values. The trainer stores it in
 // context::hyperparameters, which the loggers and checkpoints save.
 //
-// Compile time: including this header costs about 7.5 s of CPU (g++ 12, -O2; CLI11 about 6 s
-// of it, nlohmann/json 2 s), and a trainer built with a config about 5 s more to instantiate, so
-// kiln/kiln.hpp does not include it: include it in the file that has main().
+// Compile time: including this header costs about 2 s of CPU (g++ 12; nlohmann/json most of it),
+// and a trainer built with a config about 5 s more to instantiate, so kiln/kiln.hpp does not
+// include it: include it in the file that has main().
 #pragma once
 
 #include <kiln/core/role.hpp>
 #include <kiln/detail/check.hpp>
 
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -445,17 +444,11 @@ class config {
   ///   kiln::config::from_command_line(argc, argv, {.positional = {"data-dir"}})
   static config from_command_line(int argc, const char* const* argv, const command_line_options& options = {}) {
     const std::string program = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : "program";
-    CLI::App app{options.description, program};
-    arguments given(options.positional.size());
-    describe(app, options, given);
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::CallForHelp&) {
-      std::fputs(app.help().c_str(), stdout);
+    const auto given = read_arguments(argc, argv, options, program);
+    if (given.help) {
+      std::fputs(usage(program, options).c_str(), stdout);
       std::fflush(stdout);
       std::exit(0);
-    } catch (const CLI::ParseError& e) {
-      throw config_error(detail::concat("kiln::config: ", e.what(), "; run '", program, " --help' for the usage"));
     }
     config result;
     for (const auto& file : given.files) result.merge_file(file);
@@ -468,18 +461,28 @@ class config {
       const std::string_view text = assignment;
       result.set(text.substr(0, equals), text.substr(equals + 1), "--set");
     }
-    for (std::size_t i = 0; i < options.positional.size() && app.count(options.positional[i]) > 0; ++i) {
-      result.positional_.push_back(given.positional[i]);
-    }
+    result.positional_ = given.positional;
     return result;
   }
 
   /// The text --help prints for `program` with these options.
   static std::string usage(std::string_view program, const command_line_options& options = {}) {
-    CLI::App app{options.description, std::string{program}};
-    arguments unused(options.positional.size());
-    describe(app, options, unused);
-    return app.help();
+    std::string out;
+    if (!options.description.empty()) out += options.description + "\n";
+    out += detail::concat("Usage: ", program, " [OPTIONS]");
+    for (const auto& name : options.positional) out += detail::concat(" [", name, "]");
+    out +=
+        "\n\n"
+        "Options:\n"
+        "  -h, --help         Print this help and exit\n"
+        "  --config FILE      A JSON file of options: {\"optimizer\": {\"lr\": 0.001}, \"fit.epochs\": 5}.\n"
+        "                     Repeatable; later files override earlier ones\n"
+        "  --set KEY=VALUE    One option, such as optimizer.lr=0.001 or scheduler.milestones=30,80.\n"
+        "                     Repeatable; overrides the files\n"
+        "\n"
+        "Keys: backbone.*, loss.*, optimizer.*, scheduler.*, fit.*, callbacks.<name>.* (the options of each\n"
+        "policy in the pipeline) and the program's own; an unknown key is an error that lists the known ones.\n";
+    return out;
   }
 
   /// The configuration in JSON `text` (an object); `origin` names it in messages.
@@ -590,27 +593,58 @@ class config {
   };
 
   struct arguments {
-    explicit arguments(std::size_t positional_count) : positional(positional_count) {}
     std::vector<std::string> files, sets, positional;
+    bool help = false;
   };
 
-  static void describe(CLI::App& app, const command_line_options& options, arguments& into) {
-    app.add_option("--config", into.files,
-                   "A JSON file of options: {\"optimizer\": {\"lr\": 0.001}, \"fit.epochs\": 5}. Repeatable; later "
-                   "files override earlier ones")
-        ->type_name("FILE")
-        ->allow_extra_args(false);
-    app.add_option("--set", into.sets,
-                   "One option, such as optimizer.lr=0.001 or scheduler.milestones=30,80. Repeatable; overrides "
-                   "the files")
-        ->type_name("KEY=VALUE")
-        ->allow_extra_args(false);
-    for (std::size_t i = 0; i < options.positional.size(); ++i) {
-      app.add_option(options.positional[i], into.positional[i], "");
+  // The command line's words, GNU style: "--config FILE" or "--config=FILE", the same for --set,
+  // "--" before positional arguments that begin with '-'.
+  static arguments read_arguments(int argc, const char* const* argv, const command_line_options& options,
+                                  const std::string& program) {
+    const auto fail = [&](const std::string& problem) -> config_error {
+      return config_error(detail::concat("kiln::config: ", problem, "; run '", program, " --help' for the usage"));
+    };
+    arguments given;
+    for (int i = 1; i < argc && std::string_view{argv[i]} != "--"; ++i) {
+      const std::string_view word = argv[i];
+      if (word == "-h" || word == "--help") {  // before any error, whatever else is there
+        given.help = true;
+        return given;
+      }
     }
-    app.footer(
-        "Keys: backbone.*, loss.*, optimizer.*, scheduler.*, fit.*, callbacks.<name>.* (the options of each "
-        "policy in the pipeline) and the program's own; an unknown key is an error that lists the known ones.");
+    bool options_end = false;
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view word = argv[i];
+      if (options_end || !word.starts_with('-') || word == "-") {
+        if (given.positional.size() == options.positional.size()) {
+          const auto& names = options.positional;
+          throw fail(detail::concat("unexpected argument '", word, "'; ", program,
+                                    names.empty() ? " takes no positional arguments"
+                                                  : detail::concat(" takes at most ", names.size(), " (",
+                                                                   detail::configuration::joined(names, ", "), ")")));
+        }
+        given.positional.emplace_back(word);
+      } else if (word == "--") {
+        options_end = true;
+      } else {
+        const auto equals = word.find('=');
+        const std::string_view name = word.substr(0, equals);
+        if (name != "--config" && name != "--set") {
+          throw fail(detail::concat("unknown option '", name,
+                                    "'; the options are --config FILE, --set KEY=VALUE and --help"));
+        }
+        std::string value;
+        if (equals != std::string_view::npos) {
+          value = word.substr(equals + 1);
+        } else if (i + 1 < argc) {
+          value = argv[++i];
+        } else {
+          throw fail(detail::concat(name, " needs a value (", name == "--set" ? "KEY=VALUE" : "FILE", ")"));
+        }
+        (name == "--set" ? given.sets : given.files).push_back(std::move(value));
+      }
+    }
+    return given;
   }
 
   void merge_file(const std::filesystem::path& path) {
