@@ -1,9 +1,9 @@
 // kiln/detail/check.hpp — checking runtime options where they enter.
 #pragma once
 
+#include <charconv>
 #include <cmath>
 #include <concepts>
-#include <initializer_list>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -20,43 +20,35 @@ template <class T>
   return out.str();
 }
 
-/// One part of a message for concat(): text as it is, a number or any other value as
-/// std::ostream writes it. Text and numbers are converted without a stream.
-class text_part {
- public:
-  text_part(const char* text) noexcept : view_(text) {}
-  text_part(std::string_view text) noexcept : view_(text) {}
-  text_part(const std::string& text) noexcept : view_(text) {}
-  text_part(char c) : owned_(1, c) {}
-  template <std::integral I>
-    requires(!std::same_as<I, char> && !std::same_as<I, signed char> && !std::same_as<I, unsigned char>)
-  text_part(I value) : owned_(std::to_string(value)) {}
-  text_part(double value) : owned_(streamed(value)) {}
-  template <class T>
-    requires(!std::is_arithmetic_v<T> && !std::is_convertible_v<const T&, std::string_view>)
-  text_part(const T& value) : owned_(streamed(value)) {}
-
-  [[nodiscard]] std::string_view view() const noexcept { return owned_.empty() ? view_ : owned_; }
-
- private:
-  std::string_view view_;
-  std::string owned_;
-};
-
-[[nodiscard]] inline std::string concat_parts(std::initializer_list<text_part> parts) {
-  std::size_t size = 0;
-  for (const auto& part : parts) size += part.view().size();
-  std::string out;
-  out.reserve(size);
-  for (const auto& part : parts) out += part.view();
-  return out;
+// The parts of a message for concat(), each appended to it: text as it is, a character, an
+// integer, a floating-point number or any other value as std::ostream writes it.
+[[gnu::noinline]] inline void append_part(std::string& out, std::string_view text) { out += text; }
+[[gnu::noinline]] inline void append_part(std::string& out, char c) { out += c; }
+inline void append_part(std::string& out, double value) { out += streamed(value); }
+template <std::integral I>
+  requires(!std::same_as<I, char> && !std::same_as<I, signed char> && !std::same_as<I, unsigned char>)
+void append_part(std::string& out, I value) {
+  if constexpr (std::same_as<I, bool>) {
+    out += value ? '1' : '0';  // as std::ostream writes a bool
+  } else {
+    char digits[24];  // enough for any 64-bit integer and its sign
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+  }
+}
+template <class T>
+  requires(!std::is_arithmetic_v<T> && !std::is_convertible_v<const T&, std::string_view>)
+void append_part(std::string& out, const T& value) {
+  out += streamed(value);
 }
 
 /// The parts written one after another, as `(std::ostringstream{} << ... << parts).str()`
-/// would, without instantiating a stream for each combination of types.
+/// would, without a stream for each combination of types: each part is appended by a function
+/// of its own type, so a message costs its caller one call per part.
 template <class... Parts>
 [[nodiscard]] std::string concat(const Parts&... parts) {
-  return concat_parts({text_part(parts)...});
+  std::string out;
+  (append_part(out, parts), ...);
+  return out;
 }
 
 /// The first line of an exception's message (LibTorch's carry a stack trace after it).
