@@ -520,7 +520,8 @@ class trainer {
     ctx_.restore_stop(false);
     interrupted_batch_ = 0;
     torch::serialize::InputArchive callback_states;
-    const std::string where = resuming ? "kiln::trainer::fit: resuming from '" + options.resume_from.string() + "'" : "";
+    const std::string where =
+        resuming ? "kiln::trainer::fit: resuming from '" + options.resume_from.string() + "'" : std::string{};
     if (resuming) callback_states = (this->*restore_)(options.resume_from, where);
     prepare_scheduler(train, val != nullptr, options);
     ctx_.max_epochs = options.epochs;

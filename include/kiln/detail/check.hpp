@@ -53,6 +53,12 @@ template <class... Parts>
   return out;
 }
 
+/// Throws std::runtime_error("<where>: <problem>"): the error path of kiln's file readers, kept
+/// out of line.
+[[noreturn, gnu::cold]] inline void throw_runtime_error(const std::string& where, std::string_view problem) {
+  throw std::runtime_error(concat(where, ": ", problem));
+}
+
 /// The first line of an exception's message (LibTorch's carry a stack trace after it).
 inline std::string first_line(const char* what) {
   std::string s{what};

@@ -21,10 +21,6 @@ struct idx_header {
   std::uint64_t data_bytes = 0;
 };
 
-[[noreturn, gnu::cold]] inline void idx_error(const std::string& where, std::string_view problem) {
-  throw std::runtime_error(concat(where, ": ", problem));
-}
-
 /// Reads the header of an unsigned-byte IDX file of `size` bytes from `in`, leaving `in` at the
 /// first byte of data. Throws std::runtime_error beginning with `where` when the file is not
 /// IDX, holds another element type, or holds more or fewer bytes than the header promises.
@@ -34,16 +30,16 @@ inline idx_header read_idx_header(std::istream& in, std::uint64_t size, const st
     return static_cast<bool>(in.read(reinterpret_cast<char*>(b.data()), 4));
   };
   std::array<unsigned char, 4> magic{};
-  if (!read_word(magic)) idx_error(where, "the file is too short to be an IDX file");
-  if (magic[0] != 0 || magic[1] != 0) idx_error(where, "not an IDX file (bad magic number)");
+  if (!read_word(magic)) throw_runtime_error(where, "the file is too short to be an IDX file");
+  if (magic[0] != 0 || magic[1] != 0) throw_runtime_error(where, "not an IDX file (bad magic number)");
   if (magic[2] != 0x08) {
     char hex[2];
     const auto hex_end = std::to_chars(hex, hex + sizeof hex, magic[2], 16).ptr;
-    idx_error(where, concat("element type 0x", std::string_view(hex, hex_end),
-                            " is not supported; only unsigned bytes (0x08) are"));
+    throw_runtime_error(where, concat("element type 0x", std::string_view(hex, hex_end),
+                                      " is not supported; only unsigned bytes (0x08) are"));
   }
   const int dims = magic[3];
-  if (dims < 1 || dims > 4) idx_error(where, concat(dims, " dimensions; expected 1 to 4"));
+  if (dims < 1 || dims > 4) throw_runtime_error(where, concat(dims, " dimensions; expected 1 to 4"));
   // More than this many bytes is no data set kiln reads (1 TiB); checked before each
   // multiplication, so that the product of four 32-bit sizes never wraps around 2^64.
   constexpr std::uint64_t most = std::uint64_t{1} << 40;
@@ -51,22 +47,22 @@ inline idx_header read_idx_header(std::istream& in, std::uint64_t size, const st
   std::uint64_t count = 1;
   for (int i = 0; i < dims; ++i) {
     std::array<unsigned char, 4> b{};
-    if (!read_word(b)) idx_error(where, "the header is truncated");
+    if (!read_word(b)) throw_runtime_error(where, "the header is truncated");
     const std::uint32_t extent =
         (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
     header.shape.push_back(extent);
     if (extent != 0 && count > most / extent) {
       std::string sizes;
       for (const auto s : header.shape) sizes += concat(sizes.empty() ? "" : " x ", s);
-      idx_error(where, concat("the header's sizes ", sizes, i + 1 < dims ? " x ..." : "",
-                              " are implausibly large (over 2^40 bytes); the file is corrupt"));
+      throw_runtime_error(where, concat("the header's sizes ", sizes, i + 1 < dims ? " x ..." : "",
+                                        " are implausibly large (over 2^40 bytes); the file is corrupt"));
     }
     count *= extent;
   }
   const auto header_bytes = static_cast<std::uint64_t>(4 + 4 * dims);
   if (size != header_bytes + count) {
-    idx_error(where, concat("the header promises ", count, " bytes of data but the file holds ",
-                            size - header_bytes, "; it is truncated or corrupt"));
+    throw_runtime_error(where, concat("the header promises ", count, " bytes of data but the file holds ",
+                                      size - header_bytes, "; it is truncated or corrupt"));
   }
   header.data_bytes = count;
   return header;

@@ -31,7 +31,7 @@ namespace detail {
 /// Throws std::runtime_error("<where>: <problem>; <why>") for a file that does not fit.
 [[noreturn, gnu::cold]] inline void does_not_fit(const std::string& where, const std::string& problem,
                                                  const char* why = "it was saved from a different model") {
-  throw std::runtime_error(concat(where, ": ", problem, "; ", why));
+  throw_runtime_error(where, concat(problem, "; ", why));
 }
 
 inline void load_tensor(torch::serialize::InputArchive& archive, const std::string& key,
