@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
 """Compile time of a program through kiln against the same program in LibTorch alone.
 
-Compiles bench/hand_mnist_transfer.cpp (hand-written) beside each of bench/kiln_mnist_transfer.cpp
-(the same program through kiln, feature for feature) and examples/mnist_transfer.cpp (the
-flagship, which adds configuration, checkpoints, loggers and a plugin to it), from scratch, with
-the flags the build uses for bench/step.cpp (kiln's include path, -O level, C++20; no
-precompiled header).
+Compiles bench/hand_mnist_transfer.cpp (hand-written) beside each of
+  kiln           bench/kiln_mnist_transfer.cpp, the same program through kiln, feature for
+                 feature, header-only;
+  kiln_compiled  the same file with KILN_SEPARATE_COMPILATION, as a program linking
+                 kiln::compiled compiles it (kiln's non-template functions left to that library);
+  compiled_part  cmake/kiln_compiled.cpp, that library's one translation unit, compiled once per
+                 build and not again when the program changes;
+  flagship       examples/mnist_transfer.cpp, which adds configuration, checkpoints, loggers and
+                 a plugin to the program, header-only;
+from scratch, with the flags the build uses for bench/step.cpp (kiln's include path, -O level,
+C++20; no precompiled header).
 
 The two compilers of a pair run at the same time, one on each core, and each one's CPU time
 (user + system) is taken from the kernel. Whatever else slows the machine then slows both
@@ -45,11 +51,11 @@ for arg in shlex.split(entry["command"]):
         flags.append(arg)
 
 
-def compile_pair(first, second):
-    """CPU seconds of compiling `first` and `second` side by side."""
+def compile_pair(first, second, second_flags):
+    """CPU seconds of compiling `first` and `second` (with `second_flags` added) side by side."""
     started = {}
-    for source in (first, second):
-        process = subprocess.Popen(flags + ["-c", str(source), "-o", "/dev/null"], cwd=entry["directory"])
+    for source, extra in ((first, []), (second, second_flags)):
+        process = subprocess.Popen(flags + extra + ["-c", str(source), "-o", "/dev/null"], cwd=entry["directory"])
         started[process.pid] = source
     seconds = {}
     while started:
@@ -64,19 +70,22 @@ def compile_pair(first, second):
 
 
 hand = root / "bench/hand_mnist_transfer.cpp"
+separate = ["-DKILN_SEPARATE_COMPILATION"]
 others = {
-    "kiln": root / "bench/kiln_mnist_transfer.cpp",
-    "flagship": root / "examples/mnist_transfer.cpp",
+    "kiln": (root / "bench/kiln_mnist_transfer.cpp", []),
+    "kiln_compiled": (root / "bench/kiln_mnist_transfer.cpp", separate),
+    "compiled_part": (root / "cmake/kiln_compiled.cpp", separate),
+    "flagship": (root / "examples/mnist_transfer.cpp", []),
 }
 times = {"hand": []} | {name: [] for name in others}
 ratios = {name: [] for name in others}
 for _ in range(runs):
-    for name, source in others.items():
-        hand_seconds, seconds = compile_pair(hand, source)
+    for name, (source, extra) in others.items():
+        hand_seconds, seconds = compile_pair(hand, source, extra)
         times["hand"].append(hand_seconds)
         times[name].append(seconds)
         ratios[name].append(seconds / hand_seconds)
-print(f"compile/hand      {statistics.median(times['hand']):6.2f} s CPU")
+print(f"compile/hand           {statistics.median(times['hand']):6.2f} s CPU")
 for name in others:
-    print(f"compile/{name:<9} {statistics.median(times[name]):6.2f} s CPU   {statistics.median(ratios[name]):5.2f} x hand"
+    print(f"compile/{name:<14} {statistics.median(times[name]):6.2f} s CPU   {statistics.median(ratios[name]):5.2f} x hand"
           f"   (pairs: {', '.join(f'{r:.3f}' for r in ratios[name])})")

@@ -3,8 +3,9 @@
 #
 # compile_fail.<name>   each misuse in compile_fail/<name>.cpp must fail to compile with kiln's own
 #                       static_assert message; compile_fail.valid_pipeline is the positive control.
-# consumer.*            a separate CMake project consumes kiln by add_subdirectory and by
-#                       find_package after cmake --install, then builds and runs a tiny fit.
+# consumer.*            a separate CMake project consumes kiln by add_subdirectory (kiln::kiln,
+#                       header-only) and by find_package after cmake --install (kiln::compiled),
+#                       then builds and runs a tiny fit.
 
 set(_kiln_cf_dir ${CMAKE_CURRENT_LIST_DIR}/compile_fail)
 set(_kiln_consumer_dir ${CMAKE_CURRENT_LIST_DIR}/consumer)

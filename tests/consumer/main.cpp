@@ -5,6 +5,12 @@
 #include <kiln/kiln.hpp>
 #include <torch/torch.h>
 
+// The find_package consumer links kiln::compiled, which must reach this file as
+// KILN_SEPARATE_COMPILATION (kiln's functions then come from its library, or the link fails).
+#if defined(KILN_CONSUMER_LINKS_COMPILED) && !defined(KILN_SEPARATE_COMPILATION)
+#error "kiln::compiled did not pass KILN_SEPARATE_COMPILATION on to the program that links it"
+#endif
+
 #include <cmath>
 #include <cstdio>
 #include <exception>

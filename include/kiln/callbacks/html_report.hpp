@@ -11,6 +11,7 @@
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/epoch_log.hpp>
 #include <kiln/detail/hyperparameters.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/io/atomic_file.hpp>
 
 #include <algorithm>
@@ -31,48 +32,16 @@
 namespace kiln {
 namespace detail::html {
 
-inline std::string escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+KILN_DECL std::string escape(std::string_view text);
 
 /// A coordinate with one decimal: enough for a screen, and short.
-inline std::string px(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f", value);
-  return text;
-}
+KILN_DECL std::string px(double value);
 
 /// A value as a person reads it on an axis or in a table: four significant digits.
-inline std::string readable(double value) {
-  if (!std::isfinite(value)) return format_number(value);
-  char text[32];
-  std::snprintf(text, sizeof text, "%.4g", value);
-  return text;
-}
+KILN_DECL std::string readable(double value);
 
 /// About `target` round ticks (1, 2 or 5 times a power of ten apart) covering [low, high].
-inline std::vector<double> nice_ticks(double low, double high, int target) {
-  const double raw = (high - low) / target;
-  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
-  const double fraction = raw / magnitude;
-  const double step = (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10) * magnitude;
-  std::vector<double> ticks;
-  const double first = std::floor(low / step + 1e-9), last = std::ceil(high / step - 1e-9);
-  for (double i = first; i <= last; ++i) ticks.push_back(i * step + 0.0);  // + 0.0: no "-0"
-  return ticks;
-}
+KILN_DECL std::vector<double> nice_ticks(double low, double high, int target);
 
 /// One curve: (x, y) points; a NaN y breaks the line.
 struct series {
@@ -93,7 +62,161 @@ inline constexpr std::string_view colours[] = {"#0072B2", "#D55E00", "#009E73", 
 
 /// The family a value's curve is drawn in: "train/accuracy" and "val/accuracy" go together
 /// under "accuracy"; every "lr/..." under "learning rate".
-inline std::string family_of(std::string_view name) {
+KILN_DECL std::string family_of(std::string_view name);
+
+/// A line chart with axes, ticks, grid lines, axis labels and a legend. The y axis is
+/// logarithmic when every value is positive and they span a factor of ten or more (learning
+/// rates that decay do).
+KILN_DECL std::string line_chart(const chart& c, std::string_view x_label);
+
+/// A table of values as a heatmap: each cell shaded by its value relative to the table's
+/// largest, its value written in it. A confusion matrix's axes are named.
+KILN_DECL std::string heatmap(const value_table& table);
+
+inline constexpr std::string_view style = R"(
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #111;
+       margin: 24px auto; max-width: 1140px; padding: 0 16px; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 10px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+p.meta { color: #555; margin: 0; }
+table { border-collapse: collapse; font-size: 14px; }
+th, td { text-align: left; padding: 3px 14px 3px 0; border-bottom: 1px solid #eee; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 16px; }
+figure { margin: 0; }
+figcaption { font-size: 14px; font-weight: 600; margin-bottom: 2px; }
+figcaption span { font-weight: normal; color: #555; }
+)";
+
+/// The whole page. It is well-formed XML as well as HTML (self-closed empty elements, XML's
+/// entities only), so that any XML parser can check it.
+KILN_DECL std::string page(std::string_view title, const std::vector<std::pair<std::string,
+                           std::string>>& hyperparameters,
+                           const std::vector<epoch_row>& rows, std::string_view status);
+
+struct html_report_state {
+  epoch_recorder recorder;
+  std::vector<epoch_row> rows;
+};
+
+}  // namespace detail::html
+
+/// Writes a self-contained HTML report of the run to `path`: the hyperparameters (those given
+/// here, then the effective configuration of a trainer built with a kiln::config); the last
+/// epoch's values with their minimum and maximum; a line chart per family of values — the
+/// losses "train/loss" and "val/loss" together, "train/x" with "val/x" for each metric x, the
+/// learning rates of all groups together (log scale when they span a decade) — over epochs; and
+/// a heatmap with counts for each table of values from the last epoch.
+///
+/// The confusion matrix (and any other table): a value named `<table>[i,j]` in ctx.metrics is
+/// cell (i, j) of `<table>`. kiln::confusion_matrix reports "val/confusion_matrix[t,p]" (row: true
+/// class, column: predicted), so `kiln::metrics<kiln::confusion_matrix>` is all it takes; any
+/// callback listed before the report can put cells of its own into ctx.metrics the same way.
+///
+/// The report is rewritten atomically at the end of every epoch (so a crashed run still has
+/// one, up to its last finished epoch) and at the end of the fit.
+///
+///   kiln::callbacks{kiln::html_report{.path = "run/report.html", .title = "MNIST 5-9",
+///                                     .hyperparameters = {{"lr", "0.002"}, {"epochs", "5"}}}}
+struct html_report {
+  std::filesystem::path path = "report.html";  ///< missing directories are created
+  std::string title = "kiln training report";
+  std::vector<std::pair<std::string, std::string>> hyperparameters;  ///< name, value
+
+  /// The options by name, for kiln::config: "callbacks.html_report.<option>".
+  static constexpr std::string_view config_name = "html_report";
+  template <class F>
+  void each_option(F&& f) { f("path", path); f("title", title); }
+
+  detail::html::html_report_state state{};  ///< running state (not an option)
+
+  void on_fit_begin(context&) {
+    detail::prepare_log_file(path, "kiln::html_report");
+  }
+
+  void on_epoch_begin(context& ctx) { state.recorder.begin(ctx); }
+
+  void on_epoch_end(context& ctx) {
+    state.rows.push_back(state.recorder.take_row(ctx));
+    write(ctx, detail::concat("Epoch ", ctx.epoch + 1, " of ", ctx.max_epochs, " done; ", ctx.step,
+                         " optimizer steps. Written ", now(), "."));
+  }
+
+  void on_fit_end(context& ctx) {
+    write(ctx, detail::concat("Finished: ", state.rows.size(), state.rows.size() == 1 ? " epoch, " : " epochs, ",
+                         ctx.step, " optimizer steps. Written ", now(), "."));
+  }
+
+ private:
+  void write(const context& ctx, const std::string& status) const {
+    auto rows = hyperparameters;
+    for (auto& row : detail::configuration_rows(ctx.hyperparameters)) rows.push_back(std::move(row));
+    const auto html = detail::html::page(title, rows, state.rows, status);
+    atomic_write(path, [&](const std::filesystem::path& tmp) {
+      std::ofstream out(tmp, std::ios::binary);
+      out << html;
+      out.close();
+      if (!out) throw std::runtime_error("cannot write " + tmp.string());
+    });
+  }
+
+  static std::string now() {
+    const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm utc{};
+    ::gmtime_r(&t, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc);
+    return text;
+  }
+};
+
+}  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail::html {
+
+KILN_DECL std::string escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+KILN_DECL std::string px(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", value);
+  return text;
+}
+
+KILN_DECL std::string readable(double value) {
+  if (!std::isfinite(value)) return format_number(value);
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4g", value);
+  return text;
+}
+
+KILN_DECL std::vector<double> nice_ticks(double low, double high, int target) {
+  const double raw = (high - low) / target;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  const double fraction = raw / magnitude;
+  const double step = (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10) * magnitude;
+  std::vector<double> ticks;
+  const double first = std::floor(low / step + 1e-9), last = std::ceil(high / step - 1e-9);
+  for (double i = first; i <= last; ++i) ticks.push_back(i * step + 0.0);  // + 0.0: no "-0"
+  return ticks;
+}
+
+KILN_DECL std::string family_of(std::string_view name) {
   if (name.starts_with("lr/")) return "learning rate";
   const auto slash = name.find('/');
   if (slash != std::string_view::npos) {
@@ -103,10 +226,7 @@ inline std::string family_of(std::string_view name) {
   return std::string{name};
 }
 
-/// A line chart with axes, ticks, grid lines, axis labels and a legend. The y axis is
-/// logarithmic when every value is positive and they span a factor of ten or more (learning
-/// rates that decay do).
-inline std::string line_chart(const chart& c, std::string_view x_label) {
+KILN_DECL std::string line_chart(const chart& c, std::string_view x_label) {
   constexpr double width = 540, height = 320, left = 70, right = 16, top = 44, bottom = 48;
   constexpr double plot_w = width - left - right, plot_h = height - top - bottom;
   double x_low = std::numeric_limits<double>::infinity(), x_high = -x_low;
@@ -205,9 +325,7 @@ inline std::string line_chart(const chart& c, std::string_view x_label) {
   return svg += "</svg>\n";
 }
 
-/// A table of values as a heatmap: each cell shaded by its value relative to the table's
-/// largest, its value written in it. A confusion matrix's axes are named.
-inline std::string heatmap(const value_table& table) {
+KILN_DECL std::string heatmap(const value_table& table) {
   const bool confusion = table.name.ends_with("confusion_matrix");
   const double cell = std::clamp(440.0 / static_cast<double>(std::max(table.rows, table.columns)), 18.0, 56.0);
   const double font = std::clamp(cell * 0.3, 8.0, 14.0);
@@ -252,25 +370,9 @@ inline std::string heatmap(const value_table& table) {
   return svg += "</svg>\n";
 }
 
-inline constexpr std::string_view style = R"(
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #111;
-       margin: 24px auto; max-width: 1140px; padding: 0 16px; }
-h1 { font-size: 24px; margin: 0 0 4px; }
-h2 { font-size: 18px; margin: 28px 0 10px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
-p.meta { color: #555; margin: 0; }
-table { border-collapse: collapse; font-size: 14px; }
-th, td { text-align: left; padding: 3px 14px 3px 0; border-bottom: 1px solid #eee; }
-td.number { text-align: right; font-variant-numeric: tabular-nums; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 16px; }
-figure { margin: 0; }
-figcaption { font-size: 14px; font-weight: 600; margin-bottom: 2px; }
-figcaption span { font-weight: normal; color: #555; }
-)";
-
-/// The whole page. It is well-formed XML as well as HTML (self-closed empty elements, XML's
-/// entities only), so that any XML parser can check it.
-inline std::string page(std::string_view title, const std::vector<std::pair<std::string, std::string>>& hyperparameters,
-                        const std::vector<epoch_row>& rows, std::string_view status) {
+KILN_DECL std::string page(std::string_view title, const std::vector<std::pair<std::string,
+                           std::string>>& hyperparameters,
+                           const std::vector<epoch_row>& rows, std::string_view status) {
   std::string out = concat("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>",
                            escape(title), "</title>\n<style>", style, "</style>\n</head>\n<body>\n<h1>", escape(title),
                            "</h1>\n<p class=\"meta\">", escape(status), "</p>\n");
@@ -340,80 +442,6 @@ inline std::string page(std::string_view title, const std::vector<std::pair<std:
   return out += "</body>\n</html>\n";
 }
 
-struct html_report_state {
-  epoch_recorder recorder;
-  std::vector<epoch_row> rows;
-};
+}  // namespace kiln::detail::html
 
-}  // namespace detail::html
-
-/// Writes a self-contained HTML report of the run to `path`: the hyperparameters (those given
-/// here, then the effective configuration of a trainer built with a kiln::config); the last
-/// epoch's values with their minimum and maximum; a line chart per family of values — the
-/// losses "train/loss" and "val/loss" together, "train/x" with "val/x" for each metric x, the
-/// learning rates of all groups together (log scale when they span a decade) — over epochs; and
-/// a heatmap with counts for each table of values from the last epoch.
-///
-/// The confusion matrix (and any other table): a value named `<table>[i,j]` in ctx.metrics is
-/// cell (i, j) of `<table>`. kiln::confusion_matrix reports "val/confusion_matrix[t,p]" (row: true
-/// class, column: predicted), so `kiln::metrics<kiln::confusion_matrix>` is all it takes; any
-/// callback listed before the report can put cells of its own into ctx.metrics the same way.
-///
-/// The report is rewritten atomically at the end of every epoch (so a crashed run still has
-/// one, up to its last finished epoch) and at the end of the fit.
-///
-///   kiln::callbacks{kiln::html_report{.path = "run/report.html", .title = "MNIST 5-9",
-///                                     .hyperparameters = {{"lr", "0.002"}, {"epochs", "5"}}}}
-struct html_report {
-  std::filesystem::path path = "report.html";  ///< missing directories are created
-  std::string title = "kiln training report";
-  std::vector<std::pair<std::string, std::string>> hyperparameters;  ///< name, value
-
-  /// The options by name, for kiln::config: "callbacks.html_report.<option>".
-  static constexpr std::string_view config_name = "html_report";
-  template <class F>
-  void each_option(F&& f) { f("path", path); f("title", title); }
-
-  detail::html::html_report_state state{};  ///< running state (not an option)
-
-  void on_fit_begin(context&) {
-    detail::prepare_log_file(path, "kiln::html_report");
-  }
-
-  void on_epoch_begin(context& ctx) { state.recorder.begin(ctx); }
-
-  void on_epoch_end(context& ctx) {
-    state.rows.push_back(state.recorder.take_row(ctx));
-    write(ctx, detail::concat("Epoch ", ctx.epoch + 1, " of ", ctx.max_epochs, " done; ", ctx.step,
-                         " optimizer steps. Written ", now(), "."));
-  }
-
-  void on_fit_end(context& ctx) {
-    write(ctx, detail::concat("Finished: ", state.rows.size(), state.rows.size() == 1 ? " epoch, " : " epochs, ",
-                         ctx.step, " optimizer steps. Written ", now(), "."));
-  }
-
- private:
-  void write(const context& ctx, const std::string& status) const {
-    auto rows = hyperparameters;
-    for (auto& row : detail::configuration_rows(ctx.hyperparameters)) rows.push_back(std::move(row));
-    const auto html = detail::html::page(title, rows, state.rows, status);
-    atomic_write(path, [&](const std::filesystem::path& tmp) {
-      std::ofstream out(tmp, std::ios::binary);
-      out << html;
-      out.close();
-      if (!out) throw std::runtime_error("cannot write " + tmp.string());
-    });
-  }
-
-  static std::string now() {
-    const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm utc{};
-    ::gmtime_r(&t, &utc);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc);
-    return text;
-  }
-};
-
-}  // namespace kiln
+#endif  // KILN_FUNCTION_DEFINITIONS

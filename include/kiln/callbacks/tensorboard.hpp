@@ -32,6 +32,7 @@
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/epoch_log.hpp>
 #include <kiln/detail/hyperparameters.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <boost/crc.hpp>
 
@@ -54,11 +55,7 @@ namespace kiln {
 namespace detail {
 
 /// CRC-32C (Castagnoli: reflected polynomial 0x82F63B78, initial and final XOR 0xFFFFFFFF).
-inline std::uint32_t crc32c(std::string_view bytes) {
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-  crc.process_bytes(bytes.data(), bytes.size());
-  return crc.checksum();
-}
+KILN_DECL std::uint32_t crc32c(std::string_view bytes);
 
 /// The CRC as TensorFlow's record files store it: rotated and offset, so that the CRC of data
 /// that holds CRCs is not degenerate.
@@ -98,69 +95,26 @@ inline void put_int64(std::string& out, std::uint32_t field, std::int64_t value)
 }
 
 /// A string, bytes, or an embedded message already serialized.
-inline void put_bytes(std::string& out, std::uint32_t field, std::string_view bytes) {
-  put_key(out, field, length_delimited_wire);
-  put_varint(out, bytes.size());
-  out += bytes;
-}
+KILN_DECL void put_bytes(std::string& out, std::uint32_t field, std::string_view bytes);
 
 }  // namespace protobuf
 
 namespace tensorboard_event {
 
 /// Summary.Value{tag, simple_value}: one point of a scalar chart.
-inline std::string scalar_value(std::string_view tag, double value) {
-  std::string out;
-  protobuf::put_bytes(out, 1, tag);
-  protobuf::put_float(out, 2, static_cast<float>(value));  // TensorBoard's scalars are float32
-  return out;
-}
+KILN_DECL std::string scalar_value(std::string_view tag, double value);
 
 /// Summary.Value{tag, tensor: DT_STRING [1] {markdown}, metadata: plugin "text"}.
-inline std::string text_value(std::string_view tag, std::string_view markdown) {
-  std::string dim, shape, tensor, plugin_data, metadata, out;
-  protobuf::put_int64(dim, 1, 1);               // Dim.size
-  protobuf::put_bytes(shape, 2, dim);           // TensorShapeProto.dim
-  protobuf::put_int64(tensor, 1, 7);            // TensorProto.dtype = DT_STRING
-  protobuf::put_bytes(tensor, 2, shape);        // TensorProto.tensor_shape
-  protobuf::put_bytes(tensor, 8, markdown);     // TensorProto.string_val
-  protobuf::put_bytes(plugin_data, 1, "text");  // PluginData.plugin_name
-  protobuf::put_bytes(metadata, 1, plugin_data);  // SummaryMetadata.plugin_data
-  protobuf::put_bytes(out, 1, tag);
-  protobuf::put_bytes(out, 8, tensor);
-  protobuf::put_bytes(out, 9, metadata);
-  return out;
-}
+KILN_DECL std::string text_value(std::string_view tag, std::string_view markdown);
 
 /// Event{wall_time, step, summary: Summary{value...}}; `values` are serialized Summary.Values.
-inline std::string summary(double wall_time, std::int64_t step, const std::vector<std::string>& values) {
-  std::string summary, out;
-  for (const auto& value : values) protobuf::put_bytes(summary, 1, value);
-  protobuf::put_double(out, 1, wall_time);
-  protobuf::put_int64(out, 2, step);
-  protobuf::put_bytes(out, 5, summary);
-  return out;
-}
+KILN_DECL std::string summary(double wall_time, std::int64_t step, const std::vector<std::string>& values);
 
 /// Event{wall_time, step 0, file_version "brain.Event:2"}: the first record of every file.
-inline std::string file_version(double wall_time) {
-  std::string out;
-  protobuf::put_double(out, 1, wall_time);
-  protobuf::put_int64(out, 2, 0);
-  protobuf::put_bytes(out, 3, "brain.Event:2");
-  return out;
-}
+KILN_DECL std::string file_version(double wall_time);
 
 /// One record of the file: the payload framed by its length and both masked CRCs.
-inline std::string record(std::string_view payload) {
-  std::string length, out;
-  protobuf::put_little_endian(length, payload.size(), 8);
-  out += length;
-  protobuf::put_little_endian(out, masked_crc32c(length), 4);
-  out += payload;
-  protobuf::put_little_endian(out, masked_crc32c(payload), 4);
-  return out;
-}
+KILN_DECL std::string record(std::string_view payload);
 
 inline double now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -169,37 +123,10 @@ inline double now() {
 }  // namespace tensorboard_event
 
 /// A Markdown table, the form TensorBoard's Text tab renders: `|` in a cell is escaped.
-inline std::string markdown_table(const std::vector<std::vector<std::string>>& rows) {
-  std::string out;
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    out += '|';
-    for (const auto& cell : rows[r]) {
-      out += ' ';
-      for (const char c : cell) out += c == '|' ? std::string{"\\|"} : std::string(1, c);
-      out += " |";
-    }
-    out += '\n';
-    if (r == 0) {
-      out += '|';
-      for (std::size_t c = 0; c < rows[0].size(); ++c) out += " --- |";
-      out += '\n';
-    }
-  }
-  return out;
-}
+KILN_DECL std::string markdown_table(const std::vector<std::vector<std::string>>& rows);
 
 /// A table of values as Markdown; a confusion matrix gets its rows and columns named.
-inline std::string markdown_table(const value_table& table) {
-  std::vector<std::vector<std::string>> rows(1);
-  rows[0].emplace_back(table.name.ends_with("confusion_matrix") ? "true \\ predicted" : "");
-  for (std::int64_t c = 0; c < table.columns; ++c) rows[0].push_back(std::to_string(c));
-  for (std::int64_t r = 0; r < table.rows; ++r) {
-    auto& row = rows.emplace_back();
-    row.push_back(std::to_string(r));
-    for (std::int64_t c = 0; c < table.columns; ++c) row.push_back(format_number(table.at(r, c)));
-  }
-  return markdown_table(rows);
-}
+KILN_DECL std::string markdown_table(const value_table& table);
 
 struct tensorboard_state {
   epoch_recorder recorder;
@@ -287,3 +214,115 @@ struct tensorboard_logger {
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL std::uint32_t crc32c(std::string_view bytes) {
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  crc.process_bytes(bytes.data(), bytes.size());
+  return crc.checksum();
+}
+
+}  // namespace kiln::detail
+
+namespace kiln::detail::protobuf {
+
+KILN_DECL void put_bytes(std::string& out, std::uint32_t field, std::string_view bytes) {
+  put_key(out, field, length_delimited_wire);
+  put_varint(out, bytes.size());
+  out += bytes;
+}
+
+}  // namespace kiln::detail::protobuf
+
+namespace kiln::detail::tensorboard_event {
+
+KILN_DECL std::string scalar_value(std::string_view tag, double value) {
+  std::string out;
+  protobuf::put_bytes(out, 1, tag);
+  protobuf::put_float(out, 2, static_cast<float>(value));  // TensorBoard's scalars are float32
+  return out;
+}
+
+KILN_DECL std::string text_value(std::string_view tag, std::string_view markdown) {
+  std::string dim, shape, tensor, plugin_data, metadata, out;
+  protobuf::put_int64(dim, 1, 1);               // Dim.size
+  protobuf::put_bytes(shape, 2, dim);           // TensorShapeProto.dim
+  protobuf::put_int64(tensor, 1, 7);            // TensorProto.dtype = DT_STRING
+  protobuf::put_bytes(tensor, 2, shape);        // TensorProto.tensor_shape
+  protobuf::put_bytes(tensor, 8, markdown);     // TensorProto.string_val
+  protobuf::put_bytes(plugin_data, 1, "text");  // PluginData.plugin_name
+  protobuf::put_bytes(metadata, 1, plugin_data);  // SummaryMetadata.plugin_data
+  protobuf::put_bytes(out, 1, tag);
+  protobuf::put_bytes(out, 8, tensor);
+  protobuf::put_bytes(out, 9, metadata);
+  return out;
+}
+
+KILN_DECL std::string summary(double wall_time, std::int64_t step, const std::vector<std::string>& values) {
+  std::string summary, out;
+  for (const auto& value : values) protobuf::put_bytes(summary, 1, value);
+  protobuf::put_double(out, 1, wall_time);
+  protobuf::put_int64(out, 2, step);
+  protobuf::put_bytes(out, 5, summary);
+  return out;
+}
+
+KILN_DECL std::string file_version(double wall_time) {
+  std::string out;
+  protobuf::put_double(out, 1, wall_time);
+  protobuf::put_int64(out, 2, 0);
+  protobuf::put_bytes(out, 3, "brain.Event:2");
+  return out;
+}
+
+KILN_DECL std::string record(std::string_view payload) {
+  std::string length, out;
+  protobuf::put_little_endian(length, payload.size(), 8);
+  out += length;
+  protobuf::put_little_endian(out, masked_crc32c(length), 4);
+  out += payload;
+  protobuf::put_little_endian(out, masked_crc32c(payload), 4);
+  return out;
+}
+
+}  // namespace kiln::detail::tensorboard_event
+
+namespace kiln::detail {
+
+KILN_DECL std::string markdown_table(const std::vector<std::vector<std::string>>& rows) {
+  std::string out;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    out += '|';
+    for (const auto& cell : rows[r]) {
+      out += ' ';
+      for (const char c : cell) out += c == '|' ? std::string{"\\|"} : std::string(1, c);
+      out += " |";
+    }
+    out += '\n';
+    if (r == 0) {
+      out += '|';
+      for (std::size_t c = 0; c < rows[0].size(); ++c) out += " --- |";
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+KILN_DECL std::string markdown_table(const value_table& table) {
+  std::vector<std::vector<std::string>> rows(1);
+  rows[0].emplace_back(table.name.ends_with("confusion_matrix") ? "true \\ predicted" : "");
+  for (std::int64_t c = 0; c < table.columns; ++c) rows[0].push_back(std::to_string(c));
+  for (std::int64_t r = 0; r < table.rows; ++r) {
+    auto& row = rows.emplace_back();
+    row.push_back(std::to_string(r));
+    for (std::int64_t c = 0; c < table.columns; ++c) row.push_back(format_number(table.at(r, c)));
+  }
+  return markdown_table(rows);
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

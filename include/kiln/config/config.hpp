@@ -50,6 +50,7 @@
 
 #include <kiln/core/role.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -140,11 +141,7 @@ inline std::string quoted(std::string_view text) { return concat('\'', text, '\'
 inline std::string text_of(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 /// A JSON value as a message shows it, shortened when long.
-inline std::string shown(const json& value) {
-  std::string text = text_of(value);
-  if (text.size() > 80) text = text.substr(0, 77) + "...";
-  return text;
-}
+KILN_DECL std::string shown(const json& value);
 
 template <class E>
 concept NamedEnum = std::is_enum_v<E> && requires(E e) {
@@ -231,11 +228,7 @@ T narrowed(double value, const source& at, std::string_view got) {
   return static_cast<T>(value);
 }
 
-inline std::string_view trimmed(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
+KILN_DECL std::string_view trimmed(std::string_view text);
 
 /// The value of an option of type T written as text (on the command line), parsed strictly:
 /// the whole text must be one value of that type.
@@ -356,15 +349,7 @@ inline bool is_name_char(char c) {
 }
 
 /// Throws unless `key` is names of letters, digits, '_' and '-' joined by single dots.
-inline void check_key(std::string_view key, std::string_view origin) {
-  bool ok = !key.empty() && !key.starts_with('.') && !key.ends_with('.') && key.find("..") == std::string_view::npos;
-  for (const char c : key) ok = ok && (c == '.' || is_name_char(c));
-  if (!ok) {
-    throw config_error(concat("kiln::config: '", key, "' (from ", origin,
-                              ") is not a key; a key is names of letters, digits, '_' and '-' joined by '.', "
-                              "such as optimizer.lr"));
-  }
-}
+KILN_DECL void check_key(std::string_view key, std::string_view origin);
 
 /// The part of a key before its last dot ("" for a key without one), and the part after.
 inline std::string_view section_of(std::string_view key) {
@@ -374,51 +359,17 @@ inline std::string_view section_of(std::string_view key) {
 inline std::string_view name_of(std::string_view key) { return key.substr(key.rfind('.') + 1); }
 
 /// Edit distance with adjacent transpositions (optimal string alignment), ignoring case.
-inline std::size_t edit_distance(std::string_view a, std::string_view b) {
-  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) && lower(a[i - 2]) == lower(b[j - 1])) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
+KILN_DECL std::size_t edit_distance(std::string_view a, std::string_view b);
 
 /// "learning_rate" -> "lr": the first letter of each word, so that a name spelled out finds its
 /// abbreviation and the other way round.
-inline std::string initials(std::string_view name) {
-  std::string out;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    if (i == 0 || name[i - 1] == '_' || name[i - 1] == '-') out += name[i];
-  }
-  return out;
-}
+KILN_DECL std::string initials(std::string_view name);
 
 /// How far `known` is from the mistyped `key`: 0 when one's name abbreviates the other's in the
 /// same section, else the edit distance between the whole keys.
-inline std::size_t distance(std::string_view key, std::string_view known) {
-  if (section_of(key) == section_of(known)) {
-    const auto a = name_of(key), b = name_of(known);
-    if ((a.find('_') != std::string_view::npos && initials(a) == b) ||
-        (b.find('_') != std::string_view::npos && initials(b) == a)) {
-      return 0;
-    }
-  }
-  return edit_distance(key, known);
-}
+KILN_DECL std::size_t distance(std::string_view key, std::string_view known);
 
-inline std::string joined(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (const auto& part : parts) out += concat(out.empty() ? "" : separator, part);
-  return out;
-}
+KILN_DECL std::string joined(const std::vector<std::string>& parts, std::string_view separator);
 
 }  // namespace detail::configuration
 
@@ -788,3 +739,75 @@ class config {
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail::configuration {
+
+KILN_DECL std::string shown(const json& value) {
+  std::string text = text_of(value);
+  if (text.size() > 80) text = text.substr(0, 77) + "...";
+  return text;
+}
+
+KILN_DECL std::string_view trimmed(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+KILN_DECL void check_key(std::string_view key, std::string_view origin) {
+  bool ok = !key.empty() && !key.starts_with('.') && !key.ends_with('.') && key.find("..") == std::string_view::npos;
+  for (const char c : key) ok = ok && (c == '.' || is_name_char(c));
+  if (!ok) {
+    throw config_error(concat("kiln::config: '", key, "' (from ", origin,
+                              ") is not a key; a key is names of letters, digits, '_' and '-' joined by '.', "
+                              "such as optimizer.lr"));
+  }
+}
+
+KILN_DECL std::size_t edit_distance(std::string_view a, std::string_view b) {
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) && lower(a[i - 2]) == lower(b[j - 1])) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+KILN_DECL std::string initials(std::string_view name) {
+  std::string out;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (i == 0 || name[i - 1] == '_' || name[i - 1] == '-') out += name[i];
+  }
+  return out;
+}
+
+KILN_DECL std::size_t distance(std::string_view key, std::string_view known) {
+  if (section_of(key) == section_of(known)) {
+    const auto a = name_of(key), b = name_of(known);
+    if ((a.find('_') != std::string_view::npos && initials(a) == b) ||
+        (b.find('_') != std::string_view::npos && initials(b) == a)) {
+      return 0;
+    }
+  }
+  return edit_distance(key, known);
+}
+
+KILN_DECL std::string joined(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (const auto& part : parts) out += concat(out.empty() ? "" : separator, part);
+  return out;
+}
+
+}  // namespace kiln::detail::configuration
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -42,6 +42,7 @@
 
 #include <kiln/core/metric_values.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/io/archive.hpp>
 
 #include <ATen/Context.h>
@@ -193,7 +194,48 @@ template <class C>
 concept HasPersistentState = requires(C& c) { c.state; } && PersistentState<decltype(std::declval<C&>().state)>;
 
 /// The default generator of each device kiln can see: the CPU, then each CUDA device.
-inline std::vector<std::pair<std::string, at::Generator>> generators() {
+KILN_DECL std::vector<std::pair<std::string, at::Generator>> generators();
+
+KILN_DECL void save_generators(torch::serialize::OutputArchive& archive);
+
+/// Restores each generator the file holds; a CUDA generator the machine lacks is left out, as
+/// is one the file lacks (a checkpoint from a CPU run resumed on a GPU machine).
+KILN_DECL void load_generators(torch::serialize::InputArchive& archive, const std::string& where);
+
+KILN_DECL void save_history(torch::serialize::OutputArchive& archive, const std::vector<metric_values>& history);
+
+KILN_DECL std::vector<metric_values> load_history(torch::serialize::InputArchive& archive, const std::string& where);
+
+/// Opens the checkpoint that `file` holds, with every problem as a checkpoint_error that names
+/// the file: damage (found by the seal before anything is loaded), not a LibTorch archive, not
+/// a kiln checkpoint, another format.
+KILN_DECL torch::serialize::InputArchive open_checkpoint(const sealed_bytes& file, const std::string& where);
+
+inline torch::serialize::InputArchive open_checkpoint(const std::filesystem::path& path, const std::string& where) {
+  return open_checkpoint(read_sealed<checkpoint_error>(path, where), where);
+}
+
+KILN_DECL torch::serialize::InputArchive sub_archive(torch::serialize::InputArchive& archive, const char* key,
+                                                     const std::string& where);
+
+KILN_DECL checkpoint_info read_info(torch::serialize::InputArchive& archive, const std::string& where);
+
+}  // namespace detail
+
+/// The header, counters, history and configuration of the checkpoint at `path`.
+/// Throws kiln::checkpoint_error naming the file and the problem.
+KILN_DECL checkpoint_info read_checkpoint_info(const std::filesystem::path& path);
+
+/// As above, from a stream holding a checkpoint's bytes.
+KILN_DECL checkpoint_info read_checkpoint_info(std::istream& stream);
+
+}  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL std::vector<std::pair<std::string, at::Generator>> generators() {
   std::vector<std::pair<std::string, at::Generator>> out;
   out.emplace_back("cpu", at::globalContext().defaultGenerator(at::kCPU));
   if (torch::cuda::is_available()) {
@@ -205,16 +247,14 @@ inline std::vector<std::pair<std::string, at::Generator>> generators() {
   return out;
 }
 
-inline void save_generators(torch::serialize::OutputArchive& archive) {
+KILN_DECL void save_generators(torch::serialize::OutputArchive& archive) {
   for (auto& [name, generator] : generators()) {
     std::lock_guard<std::mutex> lock(generator.mutex());
     archive.write(name, generator.get_state());
   }
 }
 
-/// Restores each generator the file holds; a CUDA generator the machine lacks is left out, as
-/// is one the file lacks (a checkpoint from a CPU run resumed on a GPU machine).
-inline void load_generators(torch::serialize::InputArchive& archive, const std::string& where) {
+KILN_DECL void load_generators(torch::serialize::InputArchive& archive, const std::string& where) {
   for (auto& [name, generator] : generators()) {
     torch::Tensor state;
     if (!archive.try_read(name, state)) {
@@ -230,7 +270,7 @@ inline void load_generators(torch::serialize::InputArchive& archive, const std::
   }
 }
 
-inline void save_history(torch::serialize::OutputArchive& archive, const std::vector<metric_values>& history) {
+KILN_DECL void save_history(torch::serialize::OutputArchive& archive, const std::vector<metric_values>& history) {
   archive.write("size", static_cast<std::int64_t>(history.size()));
   for (std::size_t e = 0; e < history.size(); ++e) {
     std::vector<std::string> names;
@@ -247,7 +287,7 @@ inline void save_history(torch::serialize::OutputArchive& archive, const std::ve
   }
 }
 
-inline std::vector<metric_values> load_history(torch::serialize::InputArchive& archive, const std::string& where) {
+KILN_DECL std::vector<metric_values> load_history(torch::serialize::InputArchive& archive, const std::string& where) {
   std::int64_t size = 0;
   state_reader{archive, where}("size", size);
   if (size < 0 || size > (std::int64_t{1} << 24)) throw checkpoint_error(concat(where, ": the epoch count is corrupt"));
@@ -268,10 +308,7 @@ inline std::vector<metric_values> load_history(torch::serialize::InputArchive& a
   return history;
 }
 
-/// Opens the checkpoint that `file` holds, with every problem as a checkpoint_error that names
-/// the file: damage (found by the seal before anything is loaded), not a LibTorch archive, not
-/// a kiln checkpoint, another format.
-inline torch::serialize::InputArchive open_checkpoint(const sealed_bytes& file, const std::string& where) {
+KILN_DECL torch::serialize::InputArchive open_checkpoint(const sealed_bytes& file, const std::string& where) {
   torch::serialize::InputArchive archive;
   load_archive<checkpoint_error>(archive, file, where);
   c10::IValue format;
@@ -290,12 +327,8 @@ inline torch::serialize::InputArchive open_checkpoint(const sealed_bytes& file, 
   return archive;
 }
 
-inline torch::serialize::InputArchive open_checkpoint(const std::filesystem::path& path, const std::string& where) {
-  return open_checkpoint(read_sealed<checkpoint_error>(path, where), where);
-}
-
-inline torch::serialize::InputArchive sub_archive(torch::serialize::InputArchive& archive, const char* key,
-                                                  const std::string& where) {
+KILN_DECL torch::serialize::InputArchive sub_archive(torch::serialize::InputArchive& archive, const char* key,
+                                                     const std::string& where) {
   torch::serialize::InputArchive sub;
   if (!archive.try_read(key, sub)) {
     throw checkpoint_error(concat(where, ": the checkpoint has no '", key, "' part; it is truncated or corrupt"));
@@ -303,7 +336,7 @@ inline torch::serialize::InputArchive sub_archive(torch::serialize::InputArchive
   return sub;
 }
 
-inline checkpoint_info read_info(torch::serialize::InputArchive& archive, const std::string& where) {
+KILN_DECL checkpoint_info read_info(torch::serialize::InputArchive& archive, const std::string& where) {
   checkpoint_info info;
   info.format = checkpoint_format;
   auto pipeline = sub_archive(archive, "kiln.pipeline", where);
@@ -324,21 +357,22 @@ inline checkpoint_info read_info(torch::serialize::InputArchive& archive, const 
   return info;
 }
 
-}  // namespace detail
+}  // namespace kiln::detail
 
-/// The header, counters, history and configuration of the checkpoint at `path`.
-/// Throws kiln::checkpoint_error naming the file and the problem.
-inline checkpoint_info read_checkpoint_info(const std::filesystem::path& path) {
+namespace kiln {
+
+KILN_DECL checkpoint_info read_checkpoint_info(const std::filesystem::path& path) {
   const std::string where = "kiln: reading checkpoint '" + path.string() + "'";
   auto archive = detail::open_checkpoint(path, where);
   return detail::read_info(archive, where);
 }
 
-/// As above, from a stream holding a checkpoint's bytes.
-inline checkpoint_info read_checkpoint_info(std::istream& stream) {
+KILN_DECL checkpoint_info read_checkpoint_info(std::istream& stream) {
   const std::string where = "kiln: reading a checkpoint";
   auto archive = detail::open_checkpoint(detail::read_sealed<checkpoint_error>(stream, where), where);
   return detail::read_info(archive, where);
 }
 
 }  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

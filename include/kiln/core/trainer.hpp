@@ -25,6 +25,7 @@
 #include <kiln/core/role.hpp>
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/forward.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/detail/network.hpp>
 #include <kiln/execution/execution.hpp>
 #include <kiln/io/atomic_file.hpp>
@@ -79,14 +80,7 @@ using history = std::vector<metric_values>;
 
 namespace detail {
 
-[[noreturn, gnu::cold]] inline void throw_cannot_resume(const std::filesystem::path& checkpoint) {
-  throw std::invalid_argument(
-      "kiln::trainer::fit: cannot resume from '" + checkpoint.string() +
-      "': this pipeline was compiled without checkpoints, since none of its callbacks has an "
-      "on_checkpoint or on_interrupt hook (where checkpoints are written). Add the callback that "
-      "writes them (kiln::model_checkpoint, kiln::checkpoint_on_signal), or build the trainer from "
-      "a kiln::config.");
-}
+[[noreturn, gnu::cold]] KILN_DECL void throw_cannot_resume(const std::filesystem::path& checkpoint);
 
 struct from_tuple {};
 
@@ -929,3 +923,20 @@ template <class Config, class... Policies>
 trainer(Config&&, Policies...) -> trainer<Policies...>;
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL void throw_cannot_resume(const std::filesystem::path& checkpoint) {
+  throw std::invalid_argument(
+      "kiln::trainer::fit: cannot resume from '" + checkpoint.string() +
+      "': this pipeline was compiled without checkpoints, since none of its callbacks has an "
+      "on_checkpoint or on_interrupt hook (where checkpoints are written). Add the callback that "
+      "writes them (kiln::model_checkpoint, kiln::checkpoint_on_signal), or build the trainer from "
+      "a kiln::config.");
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>
@@ -40,23 +41,7 @@ struct batch_options {
 
 class tensor_batches {
  public:
-  tensor_batches(torch::Tensor inputs, torch::Tensor targets, batch_options options = {})
-      : inputs_(std::move(inputs)),
-        targets_(std::move(targets)),
-        options_(options),
-        generator_(at::detail::createCPUGenerator(options.seed)) {
-    detail::check_option(options_.batch_size >= 1, "kiln::data::tensor_batches", "batch_size",
-                         "at least 1", options_.batch_size);
-    if (!inputs_.defined() || !targets_.defined() || inputs_.dim() == 0 || targets_.dim() == 0 ||
-        inputs_.size(0) != targets_.size(0)) {
-      throw std::invalid_argument(detail::concat(
-          "kiln::data::tensor_batches: inputs and targets must have the same first dimension "
-          "(one row per sample), got ",
-          inputs_.defined() ? inputs_.sizes() : c10::IntArrayRef{}, " and ",
-          targets_.defined() ? targets_.sizes() : c10::IntArrayRef{}));
-    }
-    if (options_.pin_memory) pin();
-  }
+  KILN_DECL tensor_batches(torch::Tensor inputs, torch::Tensor targets, batch_options options = {});
 
   class iterator {
    public:
@@ -85,15 +70,7 @@ class tensor_batches {
 
   /// Starts a pass; when shuffling, its order is drawn from the seed and the pass number alone,
   /// so that any pass can be replayed (a resumed run sees the orders of the uninterrupted one).
-  iterator begin() {
-    if (options_.shuffle) {
-      generator_.set_current_seed(options_.seed + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(pass_));
-      order_ = torch::randperm(samples(), generator_, torch::TensorOptions().dtype(torch::kLong));
-      if (inputs_.device() != order_.device()) order_ = order_.to(inputs_.device());
-    }
-    ++pass_;
-    return {this, 0};
-  }
+  KILN_DECL iterator begin();
 
   /// Makes the next pass the pass number `pass` (from 0); the trainer calls it before each epoch.
   void set_epoch(std::int64_t pass) noexcept { pass_ = pass; }
@@ -116,30 +93,11 @@ class tensor_batches {
     return {inputs_.index_select(0, rows), targets_.index_select(0, rows)};
   }
 
-  void pin() {
-    if (!inputs_.is_cpu() || !targets_.is_cpu()) {
-      throw std::invalid_argument(detail::concat(
-          "kiln::data::tensor_batches: pin_memory page-locks tensors in CPU memory, but these are on ",
-          inputs_.is_cpu() ? targets_.device().str() : inputs_.device().str(),
-          ", where batches need no copy; leave pin_memory false"));
-    }
-    if (!torch::cuda::is_available()) {
-      throw std::invalid_argument(
-          "kiln::data::tensor_batches: pin_memory needs a CUDA device (page-locked memory speeds up "
-          "copies to one), and LibTorch sees none here; leave pin_memory false");
-    }
-    inputs_ = inputs_.pin_memory();
-    targets_ = targets_.pin_memory();
-  }
+  KILN_DECL void pin();
 
   // index_select into page-locked memory. A new buffer per batch: LibTorch's pinned allocator
   // hands a buffer back only after the copies that read it have finished.
-  static torch::Tensor gather_pinned(const torch::Tensor& from, const torch::Tensor& rows) {
-    at::DimVector sizes(from.sizes().begin(), from.sizes().end());
-    sizes[0] = rows.size(0);
-    auto out = torch::empty(sizes, from.options().pinned_memory(true));
-    return torch::index_select_out(out, from, 0, rows);
-  }
+  KILN_DECL static torch::Tensor gather_pinned(const torch::Tensor& from, const torch::Tensor& rows);
 
   torch::Tensor inputs_;
   torch::Tensor targets_;
@@ -150,3 +108,62 @@ class tensor_batches {
 };
 
 }  // namespace kiln::data
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::data {
+
+KILN_DECL tensor_batches::tensor_batches(torch::Tensor inputs, torch::Tensor targets, batch_options options)
+    : inputs_(std::move(inputs)),
+      targets_(std::move(targets)),
+      options_(options),
+      generator_(at::detail::createCPUGenerator(options.seed)) {
+  detail::check_option(options_.batch_size >= 1, "kiln::data::tensor_batches", "batch_size",
+                       "at least 1", options_.batch_size);
+  if (!inputs_.defined() || !targets_.defined() || inputs_.dim() == 0 || targets_.dim() == 0 ||
+      inputs_.size(0) != targets_.size(0)) {
+    throw std::invalid_argument(detail::concat(
+        "kiln::data::tensor_batches: inputs and targets must have the same first dimension "
+        "(one row per sample), got ",
+        inputs_.defined() ? inputs_.sizes() : c10::IntArrayRef{}, " and ",
+        targets_.defined() ? targets_.sizes() : c10::IntArrayRef{}));
+  }
+  if (options_.pin_memory) pin();
+}
+
+KILN_DECL tensor_batches::iterator tensor_batches::begin() {
+  if (options_.shuffle) {
+    generator_.set_current_seed(options_.seed + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(pass_));
+    order_ = torch::randperm(samples(), generator_, torch::TensorOptions().dtype(torch::kLong));
+    if (inputs_.device() != order_.device()) order_ = order_.to(inputs_.device());
+  }
+  ++pass_;
+  return {this, 0};
+}
+
+KILN_DECL void tensor_batches::pin() {
+  if (!inputs_.is_cpu() || !targets_.is_cpu()) {
+    throw std::invalid_argument(detail::concat(
+        "kiln::data::tensor_batches: pin_memory page-locks tensors in CPU memory, but these are on ",
+        inputs_.is_cpu() ? targets_.device().str() : inputs_.device().str(),
+        ", where batches need no copy; leave pin_memory false"));
+  }
+  if (!torch::cuda::is_available()) {
+    throw std::invalid_argument(
+        "kiln::data::tensor_batches: pin_memory needs a CUDA device (page-locked memory speeds up "
+        "copies to one), and LibTorch sees none here; leave pin_memory false");
+  }
+  inputs_ = inputs_.pin_memory();
+  targets_ = targets_.pin_memory();
+}
+
+KILN_DECL torch::Tensor tensor_batches::gather_pinned(const torch::Tensor& from, const torch::Tensor& rows) {
+  at::DimVector sizes(from.sizes().begin(), from.sizes().end());
+  sizes[0] = rows.size(0);
+  auto out = torch::empty(sizes, from.options().pinned_memory(true));
+  return torch::index_select_out(out, from, 0, rows);
+}
+
+}  // namespace kiln::data
+
+#endif  // KILN_FUNCTION_DEFINITIONS

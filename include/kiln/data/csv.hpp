@@ -12,6 +12,7 @@
 
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/csv.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <torch/types.h>
 
@@ -64,7 +65,15 @@ struct csv_table {
 /// and column where it applies, when the file is missing, empty, has no rows, has a row whose
 /// number of fields differs from the header's, a cell that is empty or not a number (or not a
 /// finite one, unless `.finite_only = false`), two columns of the same name, or broken quoting.
-inline csv_table read_csv(const std::filesystem::path& path, const csv_options& options = {}) {
+KILN_DECL csv_table read_csv(const std::filesystem::path& path, const csv_options& options = {});
+
+}  // namespace kiln::data
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::data {
+
+KILN_DECL csv_table read_csv(const std::filesystem::path& path, const csv_options& options) {
   options.validate();
   const std::string where = "kiln::data::read_csv('" + path.string() + "')";
   std::ifstream in(path, std::ios::binary);
@@ -79,3 +88,5 @@ inline csv_table read_csv(const std::filesystem::path& path, const csv_options& 
 }
 
 }  // namespace kiln::data
+
+#endif  // KILN_FUNCTION_DEFINITIONS

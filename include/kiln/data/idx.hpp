@@ -12,6 +12,7 @@
 #pragma once
 
 #include <kiln/detail/idx_header.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <torch/types.h>
 
@@ -27,7 +28,15 @@ namespace kiln::data {
 /// The contents of an unsigned-byte IDX file as a uint8 tensor of the header's shape.
 /// Throws std::runtime_error naming the file and the problem when it is missing, not IDX,
 /// of another element type, or shorter or longer than its header says.
-inline torch::Tensor read_idx(const std::filesystem::path& path) {
+KILN_DECL torch::Tensor read_idx(const std::filesystem::path& path);
+
+}  // namespace kiln::data
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::data {
+
+KILN_DECL torch::Tensor read_idx(const std::filesystem::path& path) {
   const std::string where = "kiln::data::read_idx('" + path.string() + "')";
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(where + ": cannot open the file (run scripts/setup.sh to prepare the data)");
@@ -42,3 +51,5 @@ inline torch::Tensor read_idx(const std::filesystem::path& path) {
 }
 
 }  // namespace kiln::data
+
+#endif  // KILN_FUNCTION_DEFINITIONS

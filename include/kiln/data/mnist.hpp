@@ -6,6 +6,7 @@
 #pragma once
 
 #include <kiln/data/idx.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <torch/types.h>
 
@@ -27,7 +28,18 @@ struct labelled {
 
 /// Reads `root`/{train,t10k}-{images-idx3,labels-idx1}-ubyte. Pixels are scaled to [0, 1] as
 /// LibTorch's MNIST dataset does.
-inline labelled mnist(const std::filesystem::path& root, split which) {
+KILN_DECL labelled mnist(const std::filesystem::path& root, split which);
+
+/// The samples whose label is one of `classes`, relabelled by their position in `classes`.
+KILN_DECL labelled select_classes(const labelled& set, const std::vector<std::int64_t>& classes);
+
+}  // namespace kiln::data
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::data {
+
+KILN_DECL labelled mnist(const std::filesystem::path& root, split which) {
   const std::string prefix = which == split::train ? "train" : "t10k";
   auto images = read_idx(root / (prefix + "-images-idx3-ubyte"));
   auto labels = read_idx(root / (prefix + "-labels-idx1-ubyte"));
@@ -39,8 +51,7 @@ inline labelled mnist(const std::filesystem::path& root, split which) {
   return {images.unsqueeze(1).to(torch::kFloat32).div_(255.0), labels.to(torch::kLong)};
 }
 
-/// The samples whose label is one of `classes`, relabelled by their position in `classes`.
-inline labelled select_classes(const labelled& set, const std::vector<std::int64_t>& classes) {
+KILN_DECL labelled select_classes(const labelled& set, const std::vector<std::int64_t>& classes) {
   auto keep = torch::zeros_like(set.labels, torch::kBool);
   auto relabelled = torch::full_like(set.labels, -1);
   for (std::size_t i = 0; i < classes.size(); ++i) {
@@ -53,3 +64,5 @@ inline labelled select_classes(const labelled& set, const std::vector<std::int64
 }
 
 }  // namespace kiln::data
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <charconv>
 #include <cmath>
@@ -20,15 +21,7 @@ namespace kiln::detail {
 
 /// `text` as one CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180),
 /// as a table cell's name does ("val/confusion_matrix[3,5]").
-inline std::string csv_field(std::string_view text) {
-  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string{text};
-  std::string quoted = "\"";
-  for (const char c : text) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted += '"';
-}
+KILN_DECL std::string csv_field(std::string_view text);
 
 /// What reading one CSV record found.
 enum class csv_status {
@@ -106,27 +99,12 @@ class csv_reader {
 
 /// The fields of one CSV line, quoting undone; lenient: a malformed line gives the fields read
 /// so far.
-inline std::vector<std::string> split_csv_line(std::string_view line) {
-  std::vector<std::string> fields;
-  csv_reader{line}.next(fields);
-  if (fields.empty()) fields.emplace_back();  // an empty line is one empty field
-  return fields;
-}
+KILN_DECL std::vector<std::string> split_csv_line(std::string_view line);
 
-inline std::string_view trim_blanks(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+KILN_DECL std::string_view trim_blanks(std::string_view s) noexcept;
 
 /// Reads all of `text` as a number ("1", "-2.5e3", "+4", "nan", "inf").
-inline std::errc parse_number(std::string_view text, double& value) noexcept {
-  // from_chars takes no leading '+'; a number written with one is still a number, "+-1" is not.
-  if (text.starts_with('+') && !text.starts_with("+-")) text.remove_prefix(1);
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error == std::errc{} && end != text.data() + text.size()) return std::errc::invalid_argument;
-  return error;
-}
+KILN_DECL std::errc parse_number(std::string_view text, double& value) noexcept;
 
 /// The numbers of a CSV table: its header's names and its rows, row after row.
 struct csv_numbers {
@@ -138,7 +116,47 @@ struct csv_numbers {
 /// Parses CSV text as kiln::data::read_csv reads it; `where` begins every message
 /// ("kiln::data::read_csv('<file>')"). `finite_only` refuses NaN and infinities; `single`
 /// refuses numbers beyond float32's range.
-inline csv_numbers parse_csv_numbers(std::string_view text, const std::string& where, bool finite_only, bool single) {
+KILN_DECL csv_numbers parse_csv_numbers(std::string_view text, const std::string& where, bool finite_only, bool single);
+
+}  // namespace kiln::detail
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL std::string csv_field(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string{text};
+  std::string quoted = "\"";
+  for (const char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted += '"';
+}
+
+KILN_DECL std::vector<std::string> split_csv_line(std::string_view line) {
+  std::vector<std::string> fields;
+  csv_reader{line}.next(fields);
+  if (fields.empty()) fields.emplace_back();  // an empty line is one empty field
+  return fields;
+}
+
+KILN_DECL std::string_view trim_blanks(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+KILN_DECL std::errc parse_number(std::string_view text, double& value) noexcept {
+  // from_chars takes no leading '+'; a number written with one is still a number, "+-1" is not.
+  if (text.starts_with('+') && !text.starts_with("+-")) text.remove_prefix(1);
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error == std::errc{} && end != text.data() + text.size()) return std::errc::invalid_argument;
+  return error;
+}
+
+KILN_DECL csv_numbers parse_csv_numbers(std::string_view text, const std::string& where, bool finite_only,
+                                        bool single) {
   csv_reader reader{text};
   std::vector<std::string> fields;
   // The first line that is not blank is the header.
@@ -209,3 +227,5 @@ inline csv_numbers parse_csv_numbers(std::string_view text, const std::string& w
 }
 
 }  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

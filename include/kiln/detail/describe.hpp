@@ -2,6 +2,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <torch/types.h>
 
@@ -10,7 +11,15 @@
 namespace kiln::detail {
 
 /// "[64, 10] float32": a tensor's shape and element type, for messages.
-inline std::string describe(const torch::Tensor& t) {
+KILN_DECL std::string describe(const torch::Tensor& t);
+
+}  // namespace kiln::detail
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL std::string describe(const torch::Tensor& t) {
   if (!t.defined()) return "(undefined)";
   const char* type = nullptr;
   switch (t.scalar_type()) {
@@ -30,3 +39,5 @@ inline std::string describe(const torch::Tensor& t) {
 }
 
 }  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

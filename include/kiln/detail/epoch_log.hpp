@@ -5,6 +5,7 @@
 
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/detail/writable_directory.hpp>
 
 #include <algorithm>
@@ -92,13 +93,7 @@ class epoch_recorder {
 
 /// The shortest decimal text that reads back as exactly `value` ("0.1", not
 /// "0.10000000000000001"); "nan", "inf" and "-inf" for the values that are not finite.
-inline std::string format_number(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  char text[32];
-  const auto end = std::to_chars(text, text + sizeof text, value).ptr;
-  return {text, end};
-}
+KILN_DECL std::string format_number(double value);
 
 /// A value that is one cell of a table: "val/confusion_matrix[3,5]" is cell (3, 5) of the table
 /// "val/confusion_matrix" (kiln's metrics report a table-valued compute() so); "x[4]" is cell 4
@@ -108,7 +103,50 @@ struct table_cell {
   std::vector<std::int64_t> index;
 };
 
-inline std::optional<table_cell> parse_table_cell(std::string_view name) {
+KILN_DECL std::optional<table_cell> parse_table_cell(std::string_view name);
+
+/// A one- or two-dimensional table of values put back together from its cells; a
+/// one-dimensional table is one row. Cells that were not logged are NaN.
+struct value_table {
+  std::string name;
+  std::int64_t rows = 0, columns = 0;
+  std::vector<double> cells;  ///< row-major
+
+  [[nodiscard]] double at(std::int64_t row, std::int64_t column) const {
+    return cells[static_cast<std::size_t>(row * columns + column)];
+  }
+};
+
+/// The tables among `values`, in the order their first cells appear. Cells of more than two
+/// dimensions are left out: no logger draws them.
+KILN_DECL std::vector<value_table> tables_in(const std::vector<std::pair<std::string, double>>& values);
+
+/// Creates `directory` and those above it where missing; `who` names the logger in errors.
+KILN_DECL void create_directories(const std::filesystem::path& directory, std::string_view who);
+
+/// Checks a logger's `path` option, creates the directories above it where missing, and makes
+/// sure a file can be written there — when the fit begins, not an epoch later.
+KILN_DECL void prepare_log_file(const std::filesystem::path& path, std::string_view who);
+
+/// Appends `bytes` to `path` and closes it again, so that whatever happens to the process later
+/// the file holds every complete epoch written so far.
+KILN_DECL void append_to_file(const std::filesystem::path& path, std::string_view bytes, std::string_view who);
+
+}  // namespace kiln::detail
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL std::string format_number(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+  return {text, end};
+}
+
+KILN_DECL std::optional<table_cell> parse_table_cell(std::string_view name) {
   const auto open = name.rfind('[');
   if (open == std::string_view::npos || open == 0 || !name.ends_with(']')) return std::nullopt;
   table_cell cell{.table = name.substr(0, open), .index = {}};
@@ -125,21 +163,7 @@ inline std::optional<table_cell> parse_table_cell(std::string_view name) {
   }
 }
 
-/// A one- or two-dimensional table of values put back together from its cells; a
-/// one-dimensional table is one row. Cells that were not logged are NaN.
-struct value_table {
-  std::string name;
-  std::int64_t rows = 0, columns = 0;
-  std::vector<double> cells;  ///< row-major
-
-  [[nodiscard]] double at(std::int64_t row, std::int64_t column) const {
-    return cells[static_cast<std::size_t>(row * columns + column)];
-  }
-};
-
-/// The tables among `values`, in the order their first cells appear. Cells of more than two
-/// dimensions are left out: no logger draws them.
-inline std::vector<value_table> tables_in(const std::vector<std::pair<std::string, double>>& values) {
+KILN_DECL std::vector<value_table> tables_in(const std::vector<std::pair<std::string, double>>& values) {
   struct located {
     std::size_t table;
     std::int64_t row, column;
@@ -171,8 +195,7 @@ inline std::vector<value_table> tables_in(const std::vector<std::pair<std::strin
   return tables;
 }
 
-/// Creates `directory` and those above it where missing; `who` names the logger in errors.
-inline void create_directories(const std::filesystem::path& directory, std::string_view who) {
+KILN_DECL void create_directories(const std::filesystem::path& directory, std::string_view who) {
   std::error_code error;
   std::filesystem::create_directories(directory, error);
   if (error) {
@@ -181,9 +204,7 @@ inline void create_directories(const std::filesystem::path& directory, std::stri
   }
 }
 
-/// Checks a logger's `path` option, creates the directories above it where missing, and makes
-/// sure a file can be written there — when the fit begins, not an epoch later.
-inline void prepare_log_file(const std::filesystem::path& path, std::string_view who) {
+KILN_DECL void prepare_log_file(const std::filesystem::path& path, std::string_view who) {
   check_option(!path.empty(), who, "path", "a file name", "\"\"");
   if (path.has_parent_path()) create_directories(path.parent_path(), who);
   check_writable_directory(path.has_parent_path() ? path.parent_path() : std::filesystem::path{"."}, who);
@@ -193,9 +214,7 @@ inline void prepare_log_file(const std::filesystem::path& path, std::string_view
   }
 }
 
-/// Appends `bytes` to `path` and closes it again, so that whatever happens to the process later
-/// the file holds every complete epoch written so far.
-inline void append_to_file(const std::filesystem::path& path, std::string_view bytes, std::string_view who) {
+KILN_DECL void append_to_file(const std::filesystem::path& path, std::string_view bytes, std::string_view who) {
   auto fail = [&](int error) {
     throw std::runtime_error(concat(who, ": cannot append to '", path.string(), "': ", std::strerror(error),
                                     error == ENOSPC ? " (the disk is full)" : ""));
@@ -216,3 +235,5 @@ inline void append_to_file(const std::filesystem::path& path, std::string_view b
 }
 
 }  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

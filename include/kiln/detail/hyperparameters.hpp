@@ -10,6 +10,8 @@
 // includes kiln/kiln.hpp its compile time; text in any other layout becomes one row.
 #pragma once
 
+#include <kiln/detail/linkage.hpp>
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,7 +22,15 @@ namespace kiln::detail {
 /// ("optimizer.lr", "0.002"), ("callbacks.early_stopping.monitor", "val/loss"), ... from the
 /// configuration text; a string value loses its quotes when it has no escapes. Empty text gives
 /// no rows; text not in kiln::config's layout gives one row, ("configuration", text).
-inline std::vector<std::pair<std::string, std::string>> configuration_rows(std::string_view json) {
+KILN_DECL std::vector<std::pair<std::string, std::string>> configuration_rows(std::string_view json);
+
+}  // namespace kiln::detail
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL std::vector<std::pair<std::string, std::string>> configuration_rows(std::string_view json) {
   std::vector<std::pair<std::string, std::string>> rows;
   if (json.empty()) return rows;
   const auto whole = std::vector<std::pair<std::string, std::string>>{{"configuration", std::string{json}}};
@@ -47,3 +57,5 @@ inline std::vector<std::pair<std::string, std::string>> configuration_rows(std::
 }
 
 }  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

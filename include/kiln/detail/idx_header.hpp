@@ -3,6 +3,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <array>
 #include <charconv>
@@ -24,7 +25,15 @@ struct idx_header {
 /// Reads the header of an unsigned-byte IDX file of `size` bytes from `in`, leaving `in` at the
 /// first byte of data. Throws std::runtime_error beginning with `where` when the file is not
 /// IDX, holds another element type, or holds more or fewer bytes than the header promises.
-inline idx_header read_idx_header(std::istream& in, std::uint64_t size, const std::string& where) {
+KILN_DECL idx_header read_idx_header(std::istream& in, std::uint64_t size, const std::string& where);
+
+}  // namespace kiln::detail
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL idx_header read_idx_header(std::istream& in, std::uint64_t size, const std::string& where) {
   // The magic number, then the big-endian 32-bit size of each dimension.
   const auto read_word = [&in](std::array<unsigned char, 4>& b) {
     return static_cast<bool>(in.read(reinterpret_cast<char*>(b.data()), 4));
@@ -69,3 +78,5 @@ inline idx_header read_idx_header(std::istream& in, std::uint64_t size, const st
 }
 
 }  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

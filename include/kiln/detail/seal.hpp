@@ -13,6 +13,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <array>
 #include <bit>
@@ -85,23 +86,13 @@ class checksum {
 };
 
 /// The checksum of bytes held in memory.
-inline std::uint64_t checksum_of(std::string_view bytes) noexcept {
-  checksum sum;
-  sum.update(bytes.data(), bytes.size());
-  return sum.value();
-}
+KILN_DECL std::uint64_t checksum_of(std::string_view bytes) noexcept;
 
 inline constexpr std::string_view seal_magic = "KILNSEAL";
 inline constexpr std::size_t seal_size = 24;
 
 /// The seal of `length` bytes whose checksum is `sum`.
-inline std::string make_seal(std::uint64_t length, std::uint64_t sum) {
-  std::string seal{seal_magic};
-  for (const std::uint64_t field : {length, sum}) {
-    for (int i = 0; i < 8; ++i) seal.push_back(static_cast<char>((field >> (8 * i)) & 0xff));
-  }
-  return seal;
-}
+KILN_DECL std::string make_seal(std::uint64_t length, std::uint64_t sum);
 
 /// What the end of a file says about it.
 enum class envelope_kind {
@@ -118,7 +109,32 @@ struct envelope {
 
 // Whether `bytes` ends with a zip end-of-central-directory record (signature PK\5\6, 22 bytes
 // and a comment whose length it gives): the end of a complete zip archive.
-inline bool ends_like_zip(std::string_view bytes) {
+KILN_DECL bool ends_like_zip(std::string_view bytes);
+
+/// Reads the seal at the end of `bytes` (a whole file) and checks it.
+KILN_DECL envelope open_envelope(std::string_view bytes);
+
+}  // namespace kiln::detail
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL std::uint64_t checksum_of(std::string_view bytes) noexcept {
+  checksum sum;
+  sum.update(bytes.data(), bytes.size());
+  return sum.value();
+}
+
+KILN_DECL std::string make_seal(std::uint64_t length, std::uint64_t sum) {
+  std::string seal{seal_magic};
+  for (const std::uint64_t field : {length, sum}) {
+    for (int i = 0; i < 8; ++i) seal.push_back(static_cast<char>((field >> (8 * i)) & 0xff));
+  }
+  return seal;
+}
+
+KILN_DECL bool ends_like_zip(std::string_view bytes) {
   constexpr std::size_t record = 22, max_comment = 0xffff;
   if (bytes.size() < record) return false;
   const std::size_t lowest = bytes.size() > record + max_comment ? bytes.size() - record - max_comment : 0;
@@ -131,8 +147,7 @@ inline bool ends_like_zip(std::string_view bytes) {
   return false;
 }
 
-/// Reads the seal at the end of `bytes` (a whole file) and checks it.
-inline envelope open_envelope(std::string_view bytes) {
+KILN_DECL envelope open_envelope(std::string_view bytes) {
   const auto field = [&](std::size_t at) {
     std::uint64_t v = 0;
     for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes[at + static_cast<std::size_t>(i)]);
@@ -159,3 +174,5 @@ inline envelope open_envelope(std::string_view bytes) {
 }
 
 }  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

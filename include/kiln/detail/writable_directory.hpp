@@ -3,6 +3,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -18,7 +19,15 @@ namespace kiln::detail {
 /// Throws, naming the reason, unless a file can be created in `directory`: tried by creating and
 /// removing a file, since permissions alone do not tell (root ignores them; a read-only file
 /// system does not).
-inline void check_writable_directory(const std::filesystem::path& directory, std::string_view who) {
+KILN_DECL void check_writable_directory(const std::filesystem::path& directory, std::string_view who);
+
+}  // namespace kiln::detail
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL void check_writable_directory(const std::filesystem::path& directory, std::string_view who) {
   const auto probe = directory / concat(".kiln-write-test.", ::getpid());
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -32,3 +41,5 @@ inline void check_writable_directory(const std::filesystem::path& directory, std
 }
 
 }  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/detail/seal.hpp>
 
 #include <torch/serialize/input-archive.h>
@@ -35,25 +36,7 @@ inline torch::serialize::OutputArchive new_archive() {
 /// destructor when a write fails (a full disk), which ends the process; here every write goes
 /// through a function that records the first failure and reports the bytes as taken, and the
 /// failure is thrown after LibTorch is done.
-inline void save_archive(torch::serialize::OutputArchive& archive, const std::filesystem::path& path) {
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) throw std::runtime_error(concat("cannot create '", path.string(), "': ", std::strerror(errno)));
-  int error = 0;
-  checksum sum;
-  const auto put = [&](const void* data, std::size_t size) {
-    if (error == 0 && std::fwrite(data, 1, size, file) != size) error = errno != 0 ? errno : EIO;
-  };
-  archive.save_to([&](const void* data, std::size_t size) -> std::size_t {
-    sum.update(data, size);
-    put(data, size);
-    return size;
-  });
-  const std::string seal = make_seal(sum.size(), sum.value());
-  put(seal.data(), seal.size());
-  if (std::fflush(file) != 0 && error == 0) error = errno;
-  if (std::fclose(file) != 0 && error == 0) error = errno;
-  if (error != 0) throw std::runtime_error(concat("cannot write '", path.string(), "': ", std::strerror(error)));
-}
+KILN_DECL void save_archive(torch::serialize::OutputArchive& archive, const std::filesystem::path& path);
 
 /// A file's bytes, checked by its seal, for load_archive.
 struct sealed_bytes {
@@ -106,3 +89,31 @@ void load_archive(torch::serialize::InputArchive& archive, const sealed_bytes& f
 }
 
 }  // namespace kiln::detail
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL void save_archive(torch::serialize::OutputArchive& archive, const std::filesystem::path& path) {
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (file == nullptr) throw std::runtime_error(concat("cannot create '", path.string(), "': ", std::strerror(errno)));
+  int error = 0;
+  checksum sum;
+  const auto put = [&](const void* data, std::size_t size) {
+    if (error == 0 && std::fwrite(data, 1, size, file) != size) error = errno != 0 ? errno : EIO;
+  };
+  archive.save_to([&](const void* data, std::size_t size) -> std::size_t {
+    sum.update(data, size);
+    put(data, size);
+    return size;
+  });
+  const std::string seal = make_seal(sum.size(), sum.value());
+  put(seal.data(), seal.size());
+  if (std::fflush(file) != 0 && error == 0) error = errno;
+  if (std::fclose(file) != 0 && error == 0) error = errno;
+  if (error != 0) throw std::runtime_error(concat("cannot write '", path.string(), "': ", std::strerror(error)));
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -24,28 +25,11 @@
 namespace kiln {
 namespace detail {
 
-inline void fsync_path(const std::filesystem::path& path, int flags) {
-  const int fd = ::open(path.c_str(), flags);
-  if (fd < 0) return;  // nothing to flush is not an error; the rename below reports real ones
-  ::fsync(fd);
-  ::close(fd);
-}
+KILN_DECL void fsync_path(const std::filesystem::path& path, int flags);
 
 // Removes the temporary files (".<name>.tmp.<pid>") that writers killed mid-write left in
 // `directory`: those whose process no longer exists.
-inline void remove_stale_temporaries(const std::filesystem::path& directory) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(directory, ec)) {
-    const std::string name = entry.path().filename().string();
-    const auto mark = name.rfind(".tmp.");
-    if (name.empty() || name[0] != '.' || mark == std::string::npos || mark + 5 >= name.size()) continue;
-    const std::string digits = name.substr(mark + 5);
-    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
-    const auto pid = static_cast<pid_t>(std::stol(digits));
-    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
-    std::filesystem::remove(entry.path(), ec);
-  }
-}
+KILN_DECL void remove_stale_temporaries(const std::filesystem::path& directory);
 
 }  // namespace detail
 
@@ -83,3 +67,32 @@ void atomic_write(const std::filesystem::path& path, Write&& write) {
 }
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL void fsync_path(const std::filesystem::path& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return;  // nothing to flush is not an error; the rename below reports real ones
+  ::fsync(fd);
+  ::close(fd);
+}
+
+KILN_DECL void remove_stale_temporaries(const std::filesystem::path& directory) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, ec)) {
+    const std::string name = entry.path().filename().string();
+    const auto mark = name.rfind(".tmp.");
+    if (name.empty() || name[0] != '.' || mark == std::string::npos || mark + 5 >= name.size()) continue;
+    const std::string digits = name.substr(mark + 5);
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::filesystem::remove(entry.path(), ec);
+  }
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

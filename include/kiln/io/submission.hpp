@@ -8,6 +8,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/detail/writable_directory.hpp>
 #include <kiln/io/atomic_file.hpp>
 
@@ -25,8 +26,17 @@
 
 namespace kiln {
 
-inline void write_submission(const std::filesystem::path& path, const torch::Tensor& ids,
-                             const torch::Tensor& predictions) {
+KILN_DECL void write_submission(const std::filesystem::path& path, const torch::Tensor& ids,
+                                const torch::Tensor& predictions);
+
+}  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void write_submission(const std::filesystem::path& path, const torch::Tensor& ids,
+                                const torch::Tensor& predictions) {
   if (ids.dim() != 1 || predictions.dim() < 1 || predictions.dim() > 2 ||
       ids.size(0) != predictions.size(0)) {
     throw std::invalid_argument(detail::concat(
@@ -68,3 +78,5 @@ inline void write_submission(const std::filesystem::path& path, const torch::Ten
 }
 
 }  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

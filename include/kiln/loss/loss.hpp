@@ -18,6 +18,7 @@
 
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/describe.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <c10/util/Exception.h>
 #include <torch/types.h>
@@ -56,12 +57,7 @@ inline void move_option(torch::Tensor& t, const torch::Device& device) {
 }
 
 // A trainer needs one number to call backward() on.
-inline void check_trainable(std::string_view where, kiln::reduction r) {
-  check_option(r != kiln::reduction::none, where, "reduction",
-               "mean or sum to train a pipeline (none gives one loss per element, for calling the loss "
-               "directly)",
-               "none");
-}
+KILN_DECL void check_trainable(std::string_view where, kiln::reduction r);
 
 /// Throws std::invalid_argument("<loss>: output <shape dtype> and target <shape dtype>: <why>").
 [[noreturn]] inline void loss_input_error(std::string_view loss, const torch::Tensor& output,
@@ -89,7 +85,38 @@ torch::Tensor explain_errors(std::string_view loss, const torch::Tensor& output,
 /// element-wise losses (regression, BCE, sigmoid focal) need. PyTorch broadcasts a target
 /// [N] against an output [N, 1] with only a warning, and fails in backward() when the dtypes
 /// differ ("Found dtype Double but expected Float"); both are refused here.
-inline void check_elementwise(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target) {
+KILN_DECL void check_elementwise(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target);
+
+/// The number of classes in logits [N, C, d...] or [C].
+inline std::int64_t classes_of(const torch::Tensor& output) { return output.size(output.dim() == 1 ? 0 : 1); }
+
+/// Class-index targets for logits: int64, with the output's shape less its class dimension 1
+/// ([N] for [N, C], [N, d] for [N, C, d], [] for [C]).
+KILN_DECL void check_class_indices(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target);
+
+/// Every class index in `target` is in [0, classes) or is `ignore_index`. Reads the values:
+/// one synchronisation (the trainer calls it on the first batch only).
+KILN_DECL void check_class_range(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target,
+                                 std::int64_t ignore_index);
+
+// Applies a mean or sum reduction, or none, to per-element losses.
+KILN_DECL torch::Tensor reduce(const torch::Tensor& losses, kiln::reduction r);
+}  // namespace detail
+
+}  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL void check_trainable(std::string_view where, kiln::reduction r) {
+  check_option(r != kiln::reduction::none, where, "reduction",
+               "mean or sum to train a pipeline (none gives one loss per element, for calling the loss "
+               "directly)",
+               "none");
+}
+
+KILN_DECL void check_elementwise(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target) {
   if (!output.is_floating_point()) loss_input_error(loss, output, target, "the output must be floating-point");
   if (output.sizes() != target.sizes()) {
     loss_input_error(loss, output, target,
@@ -103,12 +130,7 @@ inline void check_elementwise(std::string_view loss, const torch::Tensor& output
   }
 }
 
-/// The number of classes in logits [N, C, d...] or [C].
-inline std::int64_t classes_of(const torch::Tensor& output) { return output.size(output.dim() == 1 ? 0 : 1); }
-
-/// Class-index targets for logits: int64, with the output's shape less its class dimension 1
-/// ([N] for [N, C], [N, d] for [N, C, d], [] for [C]).
-inline void check_class_indices(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target) {
+KILN_DECL void check_class_indices(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target) {
   if (target.scalar_type() != torch::kLong) {
     loss_input_error(loss, output, target,
                      "class-index targets must be int64 (torch::kLong); convert them with target.to(torch::kLong)");
@@ -124,10 +146,8 @@ inline void check_class_indices(std::string_view loss, const torch::Tensor& outp
   }
 }
 
-/// Every class index in `target` is in [0, classes) or is `ignore_index`. Reads the values:
-/// one synchronisation (the trainer calls it on the first batch only).
-inline void check_class_range(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target,
-                              std::int64_t ignore_index) {
+KILN_DECL void check_class_range(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target,
+                                 std::int64_t ignore_index) {
   const std::int64_t classes = classes_of(output);
   const auto bad = target.lt(0).logical_or_(target.ge(classes)).logical_and_(target.ne(ignore_index));
   if (!bad.any().item<bool>()) return;
@@ -138,8 +158,7 @@ inline void check_class_range(std::string_view loss, const torch::Tensor& output
       "). Does the head have as many outputs as the data has classes?"));
 }
 
-// Applies a mean or sum reduction, or none, to per-element losses.
-inline torch::Tensor reduce(const torch::Tensor& losses, kiln::reduction r) {
+KILN_DECL torch::Tensor reduce(const torch::Tensor& losses, kiln::reduction r) {
   switch (r) {
     case kiln::reduction::mean: return losses.mean();
     case kiln::reduction::sum: return losses.sum();
@@ -147,6 +166,7 @@ inline torch::Tensor reduce(const torch::Tensor& losses, kiln::reduction r) {
   }
   return losses;
 }
-}  // namespace detail
 
-}  // namespace kiln
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

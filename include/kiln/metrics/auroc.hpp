@@ -32,6 +32,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/metrics/inputs.hpp>
 #include <kiln/detail/name_chars.hpp>
 
@@ -93,38 +94,10 @@ struct binary_curve {
 };
 
 /// Binary AUROC; nan when `positive` holds one class only.
-inline double binary_auroc(const torch::Tensor& scores, const torch::Tensor& positive) {
-  const binary_curve curve{scores, positive};
-  const auto tp = curve.true_positives.accessor<double, 1>();
-  const auto fp = curve.false_positives.accessor<double, 1>();
-  const auto last = tp.size(0) - 1;
-  const double positives = tp[last], negatives = fp[last];
-  if (positives == 0 || negatives == 0) return std::numeric_limits<double>::quiet_NaN();
-  double area = 0, tpr = 0, fpr = 0;  // the curve starts at (0, 0)
-  for (std::int64_t i = 0; i <= last; ++i) {
-    const double next_tpr = tp[i] / positives, next_fpr = fp[i] / negatives;
-    area += (next_fpr - fpr) * (next_tpr + tpr) / 2;
-    tpr = next_tpr;
-    fpr = next_fpr;
-  }
-  return area;
-}
+KILN_DECL double binary_auroc(const torch::Tensor& scores, const torch::Tensor& positive);
 
 /// Binary average precision; 0 when `positive` holds no positive.
-inline double binary_average_precision(const torch::Tensor& scores, const torch::Tensor& positive) {
-  const binary_curve curve{scores, positive};
-  const auto tp = curve.true_positives.accessor<double, 1>();
-  const auto fp = curve.false_positives.accessor<double, 1>();
-  const double positives = tp[tp.size(0) - 1];
-  if (positives == 0) return 0.0;
-  double sum = 0, recall = 0;
-  for (std::int64_t i = 0; i < tp.size(0); ++i) {
-    const double next_recall = tp[i] / positives;
-    sum += (next_recall - recall) * (tp[i] / (tp[i] + fp[i]));
-    recall = next_recall;
-  }
-  return sum;
-}
+KILN_DECL double binary_average_precision(const torch::Tensor& scores, const torch::Tensor& positive);
 
 enum class curve_score { auroc, average_precision };
 
@@ -216,3 +189,43 @@ template <average A>
 using average_precision = detail::curve_metric<detail::curve_score::average_precision, A>;
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL double binary_auroc(const torch::Tensor& scores, const torch::Tensor& positive) {
+  const binary_curve curve{scores, positive};
+  const auto tp = curve.true_positives.accessor<double, 1>();
+  const auto fp = curve.false_positives.accessor<double, 1>();
+  const auto last = tp.size(0) - 1;
+  const double positives = tp[last], negatives = fp[last];
+  if (positives == 0 || negatives == 0) return std::numeric_limits<double>::quiet_NaN();
+  double area = 0, tpr = 0, fpr = 0;  // the curve starts at (0, 0)
+  for (std::int64_t i = 0; i <= last; ++i) {
+    const double next_tpr = tp[i] / positives, next_fpr = fp[i] / negatives;
+    area += (next_fpr - fpr) * (next_tpr + tpr) / 2;
+    tpr = next_tpr;
+    fpr = next_fpr;
+  }
+  return area;
+}
+
+KILN_DECL double binary_average_precision(const torch::Tensor& scores, const torch::Tensor& positive) {
+  const binary_curve curve{scores, positive};
+  const auto tp = curve.true_positives.accessor<double, 1>();
+  const auto fp = curve.false_positives.accessor<double, 1>();
+  const double positives = tp[tp.size(0) - 1];
+  if (positives == 0) return 0.0;
+  double sum = 0, recall = 0;
+  for (std::int64_t i = 0; i < tp.size(0); ++i) {
+    const double next_recall = tp[i] / positives;
+    sum += (next_recall - recall) * (tp[i] / (tp[i] + fp[i]));
+    recall = next_recall;
+  }
+  return sum;
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/metrics/inputs.hpp>
 #include <kiln/detail/name_chars.hpp>
 
@@ -93,48 +94,10 @@ struct class_totals {
 };
 
 /// Precision, recall or F-beta of one class (or of pooled counts), scikit-learn's way.
-inline double set_score_of(set_score score, const class_totals& c, double beta, double zero_division) {
-  const double precision = c.predicted > 0 ? c.true_positives / c.predicted : zero_division;
-  const double recall = c.actual > 0 ? c.true_positives / c.actual : zero_division;
-  if (score == set_score::precision) return precision;
-  if (score == set_score::recall) return recall;
-  const double beta2 = beta * beta;
-  const double denominator = beta2 * precision + recall;
-  return denominator > 0 ? (1 + beta2) * precision * recall / denominator : 0.0;
-}
+KILN_DECL double set_score_of(set_score score, const class_totals& c, double beta, double zero_division);
 
-inline double averaged_set_score(set_score score, average a, const torch::Tensor& matrix, double beta,
-                                 double zero_division) {
-  const auto m = matrix.accessor<std::int64_t, 2>();
-  const std::int64_t classes = matrix.size(0);
-  std::vector<class_totals> per_class(static_cast<std::size_t>(classes), class_totals{0, 0, 0});
-  for (std::int64_t t = 0; t < classes; ++t) {
-    for (std::int64_t p = 0; p < classes; ++p) {
-      const auto n = static_cast<double>(m[t][p]);
-      per_class[t].actual += n;
-      per_class[p].predicted += n;
-      if (t == p) per_class[t].true_positives += n;
-    }
-  }
-  if (a == average::binary) return set_score_of(score, per_class[1], beta, zero_division);
-  if (a == average::micro) {
-    class_totals pooled{0, 0, 0};
-    for (const auto& c : per_class) {
-      pooled.true_positives += c.true_positives;
-      pooled.predicted += c.predicted;
-      pooled.actual += c.actual;
-    }
-    return set_score_of(score, pooled, beta, zero_division);
-  }
-  double sum = 0, weights = 0;
-  for (const auto& c : per_class) {
-    if (c.actual == 0 && c.predicted == 0) continue;  // neither true nor predicted: not a label here
-    const double weight = a == average::weighted ? c.actual : 1.0;
-    sum += weight * set_score_of(score, c, beta, zero_division);
-    weights += weight;
-  }
-  return sum / weights;  // weights > 0: some class is true for the first sample
-}
+KILN_DECL double averaged_set_score(set_score score, average a, const torch::Tensor& matrix, double beta,
+                                    double zero_division);
 
 /// Precision, recall, F1 or F-beta with average A; the public names are the aliases below.
 template <set_score S, average A>
@@ -219,3 +182,54 @@ template <average A>
 using fbeta = detail::set_metric<detail::set_score::fbeta, A>;
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL double set_score_of(set_score score, const class_totals& c, double beta, double zero_division) {
+  const double precision = c.predicted > 0 ? c.true_positives / c.predicted : zero_division;
+  const double recall = c.actual > 0 ? c.true_positives / c.actual : zero_division;
+  if (score == set_score::precision) return precision;
+  if (score == set_score::recall) return recall;
+  const double beta2 = beta * beta;
+  const double denominator = beta2 * precision + recall;
+  return denominator > 0 ? (1 + beta2) * precision * recall / denominator : 0.0;
+}
+
+KILN_DECL double averaged_set_score(set_score score, average a, const torch::Tensor& matrix, double beta,
+                                    double zero_division) {
+  const auto m = matrix.accessor<std::int64_t, 2>();
+  const std::int64_t classes = matrix.size(0);
+  std::vector<class_totals> per_class(static_cast<std::size_t>(classes), class_totals{0, 0, 0});
+  for (std::int64_t t = 0; t < classes; ++t) {
+    for (std::int64_t p = 0; p < classes; ++p) {
+      const auto n = static_cast<double>(m[t][p]);
+      per_class[t].actual += n;
+      per_class[p].predicted += n;
+      if (t == p) per_class[t].true_positives += n;
+    }
+  }
+  if (a == average::binary) return set_score_of(score, per_class[1], beta, zero_division);
+  if (a == average::micro) {
+    class_totals pooled{0, 0, 0};
+    for (const auto& c : per_class) {
+      pooled.true_positives += c.true_positives;
+      pooled.predicted += c.predicted;
+      pooled.actual += c.actual;
+    }
+    return set_score_of(score, pooled, beta, zero_division);
+  }
+  double sum = 0, weights = 0;
+  for (const auto& c : per_class) {
+    if (c.actual == 0 && c.predicted == 0) continue;  // neither true nor predicted: not a label here
+    const double weight = a == average::weighted ? c.actual : 1.0;
+    sum += weight * set_score_of(score, c, beta, zero_division);
+    weights += weight;
+  }
+  return sum / weights;  // weights > 0: some class is true for the first sample
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/detail/name_chars.hpp>
 
 #include <torch/types.h>
@@ -56,12 +57,7 @@ inline bool is_single_logit(const torch::Tensor& output) {
 }
 
 /// Number of classes an output describes (2 for a single logit); throws for any other shape.
-inline std::int64_t classes_of(std::string_view metric, const torch::Tensor& output) {
-  if (is_single_logit(output)) return 2;
-  if (output.dim() == 2) return output.size(1);
-  metric_error(metric, "the output must be class scores [N, C] or a binary classifier's logits [N] or [N, 1], got ",
-               output.sizes());
-}
+KILN_DECL std::int64_t classes_of(std::string_view metric, const torch::Tensor& output);
 
 /// The predicted class of each row, as int64 [N].
 inline torch::Tensor predicted_classes(const torch::Tensor& output) {
@@ -70,7 +66,33 @@ inline torch::Tensor predicted_classes(const torch::Tensor& output) {
 }
 
 /// The target classes as int64 [N], after checking that there is one per output row.
-inline torch::Tensor target_classes(std::string_view metric, const torch::Tensor& output, const torch::Tensor& target) {
+KILN_DECL torch::Tensor target_classes(std::string_view metric, const torch::Tensor& output,
+                                       const torch::Tensor& target);
+
+/// Checks that a later batch has as many classes as the first of the pass.
+KILN_DECL void check_same_classes(std::string_view metric, std::int64_t first, std::int64_t now);
+
+/// Throws std::logic_error when a metric is computed before it has seen a sample.
+inline void check_seen(std::string_view metric, bool seen) {
+  if (!seen) throw std::logic_error(concat("kiln metric '", metric, "': computed before any sample was seen"));
+}
+
+}  // namespace detail
+}  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL std::int64_t classes_of(std::string_view metric, const torch::Tensor& output) {
+  if (is_single_logit(output)) return 2;
+  if (output.dim() == 2) return output.size(1);
+  metric_error(metric, "the output must be class scores [N, C] or a binary classifier's logits [N] or [N, 1], got ",
+               output.sizes());
+}
+
+KILN_DECL torch::Tensor target_classes(std::string_view metric, const torch::Tensor& output,
+                                       const torch::Tensor& target) {
   const bool one_per_row = (target.dim() == 1 || (target.dim() == 2 && target.size(1) == 1)) &&
                            target.size(0) == output.size(0);
   if (!one_per_row) {
@@ -80,18 +102,13 @@ inline torch::Tensor target_classes(std::string_view metric, const torch::Tensor
   return target.reshape({-1}).to(torch::kLong);
 }
 
-/// Checks that a later batch has as many classes as the first of the pass.
-inline void check_same_classes(std::string_view metric, std::int64_t first, std::int64_t now) {
+KILN_DECL void check_same_classes(std::string_view metric, std::int64_t first, std::int64_t now) {
   if (first != now) {
     metric_error(metric, "the first batch of this pass had ", first, " classes, this one has ", now,
                  "; every batch of a pass must have the same number of classes");
   }
 }
 
-/// Throws std::logic_error when a metric is computed before it has seen a sample.
-inline void check_seen(std::string_view metric, bool seen) {
-  if (!seen) throw std::logic_error(concat("kiln metric '", metric, "': computed before any sample was seen"));
-}
+}  // namespace kiln::detail
 
-}  // namespace detail
-}  // namespace kiln
+#endif  // KILN_FUNCTION_DEFINITIONS

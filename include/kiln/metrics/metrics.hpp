@@ -83,26 +83,7 @@ constexpr bool names_are_unique() {
 }
 
 /// Reports a table of values element by element: "<name>[i,j]".
-inline void report_table(const std::string& name, const torch::Tensor& table, metric_values& out) {
-  const auto values = table.to(torch::kCPU, torch::kDouble).contiguous();
-  const auto flat = values.reshape({-1});
-  const auto* data = flat.data_ptr<double>();
-  for (std::int64_t i = 0; i < flat.numel(); ++i) {
-    std::string key = name;
-    if (values.dim() > 0) {
-      key += '[';
-      std::int64_t rest = i, stride = flat.numel();
-      for (std::int64_t d = 0; d < values.dim(); ++d) {
-        stride /= values.size(d);
-        if (d > 0) key += ',';
-        key += std::to_string(rest / stride);
-        rest %= stride;
-      }
-      key += ']';
-    }
-    out.set(key, data[i]);
-  }
-}
+KILN_DECL void report_table(const std::string& name, const torch::Tensor& table, metric_values& out);
 
 template <class M>
 void report(const M& metric, std::string_view prefix, metric_values& out) {
@@ -167,8 +148,38 @@ metrics(Ms...) -> metrics<Ms...>;
 }  // namespace kiln
 
 // Every metric family, so that kiln::metrics<...> can name any of them.
+#include <kiln/detail/linkage.hpp>
 #include <kiln/metrics/accuracy.hpp>
 #include <kiln/metrics/auroc.hpp>
 #include <kiln/metrics/classification.hpp>
 #include <kiln/metrics/ranking.hpp>
 #include <kiln/metrics/regression.hpp>
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL void report_table(const std::string& name, const torch::Tensor& table, metric_values& out) {
+  const auto values = table.to(torch::kCPU, torch::kDouble).contiguous();
+  const auto flat = values.reshape({-1});
+  const auto* data = flat.data_ptr<double>();
+  for (std::int64_t i = 0; i < flat.numel(); ++i) {
+    std::string key = name;
+    if (values.dim() > 0) {
+      key += '[';
+      std::int64_t rest = i, stride = flat.numel();
+      for (std::int64_t d = 0; d < values.dim(); ++d) {
+        stride /= values.size(d);
+        if (d > 0) key += ',';
+        key += std::to_string(rest / stride);
+        rest %= stride;
+      }
+      key += ']';
+    }
+    out.set(key, data[i]);
+  }
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

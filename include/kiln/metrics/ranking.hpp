@@ -34,6 +34,7 @@
 // first (a stable sort by descending score), so a result never depends on the sort's whims.
 #pragma once
 
+#include <kiln/detail/linkage.hpp>
 #include <kiln/metrics/inputs.hpp>
 #include <kiln/detail/name_chars.hpp>
 
@@ -82,37 +83,11 @@ inline torch::Tensor reciprocal_ranks(const torch::Tensor& scores, const torch::
 }
 
 /// Per-query average precision over the first `cut` ranks (0 when no item is relevant): [Q].
-inline torch::Tensor average_precisions(const torch::Tensor& scores, const torch::Tensor& relevance, std::int64_t cut) {
-  const auto relevant = relevant_in_rank_order(scores, relevance);
-  const auto precision_at = relevant.cumsum(1).div(ranks(scores.size(1), relevant.options()));
-  const auto sum = precision_at.mul(relevant).narrow(1, 0, cut).sum(1);  // 0 when nothing is relevant
-  return sum / relevant.sum(1).clamp_max(static_cast<double>(cut)).clamp_min(1);
-}
+KILN_DECL torch::Tensor average_precisions(const torch::Tensor& scores, const torch::Tensor& relevance,
+                                           std::int64_t cut);
 
 /// Per-query NDCG over the first `cut` ranks, tied scores averaged as scikit-learn: [Q].
-inline torch::Tensor ndcgs(const torch::Tensor& scores, const torch::Tensor& relevance, std::int64_t cut) {
-  const auto queries = scores.size(0), length = scores.size(1);
-  const auto gain = relevance.to(torch::kDouble);
-  const auto rank = ranks(length, gain.options());
-  const auto discount = (rank + 1).log2().reciprocal().mul(rank.le(static_cast<double>(cut)));
-
-  // Number the runs of equal scores in ranked order (0, 1, ...); a run's items share the mean
-  // of their gains over the sum of the discounts of the ranks the run spans.
-  const auto [sorted, order] = scores.sort(/*dim=*/1, /*descending=*/true);
-  const auto starts_run = torch::cat({torch::ones({queries, 1}, scores.options().dtype(torch::kBool)),
-                                      sorted.narrow(1, 1, length - 1).ne(sorted.narrow(1, 0, length - 1))}, 1);
-  const auto run = starts_run.to(torch::kLong).cumsum(1).sub_(1);
-  auto per_run = [&](const torch::Tensor& values) { return torch::zeros_like(gain).scatter_add_(1, run, values); };
-  const auto run_size = per_run(torch::ones_like(gain));
-  const auto dcg = per_run(gain.gather(1, order))
-                       .mul_(per_run(discount.expand({queries, length})))
-                       .div_(run_size.clamp_min(1))  // runs past the last hold nothing
-                       .sum(1);
-
-  const auto ideal = std::get<0>(gain.sort(/*dim=*/1, /*descending=*/true)).matmul(discount);
-  const auto relevant = ideal.gt(0);  // a query with nothing relevant scores 0
-  return dcg.mul(relevant).div(ideal.add(ideal.le(0)));
-}
+KILN_DECL torch::Tensor ndcgs(const torch::Tensor& scores, const torch::Tensor& relevance, std::int64_t cut);
 
 /// MRR, NDCG@K or MAP@K; the public names are the aliases below.
 template <query_score S, std::size_t K>
@@ -173,3 +148,43 @@ template <std::size_t K = whole_list>
 using mean_average_precision = detail::query_metric<detail::query_score::average_precision, K>;
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL torch::Tensor average_precisions(const torch::Tensor& scores, const torch::Tensor& relevance,
+                                           std::int64_t cut) {
+  const auto relevant = relevant_in_rank_order(scores, relevance);
+  const auto precision_at = relevant.cumsum(1).div(ranks(scores.size(1), relevant.options()));
+  const auto sum = precision_at.mul(relevant).narrow(1, 0, cut).sum(1);  // 0 when nothing is relevant
+  return sum / relevant.sum(1).clamp_max(static_cast<double>(cut)).clamp_min(1);
+}
+
+KILN_DECL torch::Tensor ndcgs(const torch::Tensor& scores, const torch::Tensor& relevance, std::int64_t cut) {
+  const auto queries = scores.size(0), length = scores.size(1);
+  const auto gain = relevance.to(torch::kDouble);
+  const auto rank = ranks(length, gain.options());
+  const auto discount = (rank + 1).log2().reciprocal().mul(rank.le(static_cast<double>(cut)));
+
+  // Number the runs of equal scores in ranked order (0, 1, ...); a run's items share the mean
+  // of their gains over the sum of the discounts of the ranks the run spans.
+  const auto [sorted, order] = scores.sort(/*dim=*/1, /*descending=*/true);
+  const auto starts_run = torch::cat({torch::ones({queries, 1}, scores.options().dtype(torch::kBool)),
+                                      sorted.narrow(1, 1, length - 1).ne(sorted.narrow(1, 0, length - 1))}, 1);
+  const auto run = starts_run.to(torch::kLong).cumsum(1).sub_(1);
+  auto per_run = [&](const torch::Tensor& values) { return torch::zeros_like(gain).scatter_add_(1, run, values); };
+  const auto run_size = per_run(torch::ones_like(gain));
+  const auto dcg = per_run(gain.gather(1, order))
+                       .mul_(per_run(discount.expand({queries, length})))
+                       .div_(run_size.clamp_min(1))  // runs past the last hold nothing
+                       .sum(1);
+
+  const auto ideal = std::get<0>(gain.sort(/*dim=*/1, /*descending=*/true)).matmul(discount);
+  const auto relevant = ideal.gt(0);  // a query with nothing relevant scores 0
+  return dcg.mul(relevant).div(ideal.add(ideal.le(0)));
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -25,6 +25,7 @@
 //     so it is 0 or 1 even where rounding leaves scikit-learn's Σ(y − ȳ)² a tiny nonzero number.
 #pragma once
 
+#include <kiln/detail/linkage.hpp>
 #include <kiln/metrics/inputs.hpp>
 
 #include <torch/types.h>
@@ -49,18 +50,8 @@ constexpr std::string_view regression_score_name() {
 }
 
 /// (output, target) as float64 [N, D], after checking that they match.
-inline std::pair<torch::Tensor, torch::Tensor> regression_pair(std::string_view metric, const torch::Tensor& output,
-                                                               const torch::Tensor& target) {
-  const bool one_per_row = target.dim() == 1 || (target.dim() == 2 && target.size(1) == 1);
-  const bool matches = target.dim() >= 1 && target.dim() <= 2 && output.size(0) == target.size(0) &&
-                       (one_per_row ? output.numel() == target.size(0) : output.sizes() == target.sizes());
-  if (!matches) {
-    metric_error(metric, "the output must match the target: [N] or [N, 1] against [N], or [N, D] against [N, D]; got output ",
-                 output.sizes(), " and target ", target.sizes());
-  }
-  const auto rows = target.size(0);
-  return {output.reshape({rows, -1}).to(torch::kDouble), target.reshape({rows, -1}).to(torch::kDouble)};
-}
+KILN_DECL std::pair<torch::Tensor, torch::Tensor> regression_pair(std::string_view metric, const torch::Tensor& output,
+                                                                  const torch::Tensor& target);
 
 /// MAE, MSE, RMSE or R²; the public names are the aliases below.
 template <regression_score S>
@@ -161,3 +152,24 @@ using root_mean_squared_error = detail::regression_metric<detail::regression_sco
 using r2_score = detail::regression_metric<detail::regression_score::r2>;
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL std::pair<torch::Tensor, torch::Tensor> regression_pair(std::string_view metric, const torch::Tensor& output,
+                                                                  const torch::Tensor& target) {
+  const bool one_per_row = target.dim() == 1 || (target.dim() == 2 && target.size(1) == 1);
+  const bool matches = target.dim() >= 1 && target.dim() <= 2 && output.size(0) == target.size(0) &&
+                       (one_per_row ? output.numel() == target.size(0) : output.sizes() == target.sizes());
+  if (!matches) {
+    metric_error(metric, "the output must match the target: [N] or [N, 1] against [N], or [N, D] against [N, D]; got output ",
+                 output.sizes(), " and target ", target.sizes());
+  }
+  const auto rows = target.size(0);
+  return {output.reshape({rows, -1}).to(torch::kDouble), target.reshape({rows, -1}).to(torch::kDouble)};
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/io/archive.hpp>
 #include <kiln/io/atomic_file.hpp>
 
@@ -34,49 +35,12 @@ namespace detail {
   throw_runtime_error(where, concat(problem, "; ", why));
 }
 
-inline void load_tensor(torch::serialize::InputArchive& archive, const std::string& key,
-                        torch::Tensor& into, bool is_buffer, const std::string& where,
-                        const std::string& prefix) {
-  torch::Tensor loaded;
-  if (!archive.try_read(key, loaded, is_buffer)) {
-    does_not_fit(where, concat("the file has no ", is_buffer ? "buffer" : "parameter", " '", prefix, key, "'"));
-  }
-  if (loaded.sizes() != into.sizes()) {
-    does_not_fit(where,
-                 concat("'", prefix, key, "' has shape ", loaded.sizes(), " in the file but ", into.sizes(),
-                        " in the module"),
-                 "the file was saved from a different model");
-  }
-  torch::NoGradGuard no_grad;
-  into.copy_(loaded);
-}
+KILN_DECL void load_tensor(torch::serialize::InputArchive& archive, const std::string& key,
+                           torch::Tensor& into, bool is_buffer, const std::string& where,
+                           const std::string& prefix);
 
-inline void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive,
-                        const std::string& where, const std::string& prefix) {
-  std::vector<std::string> known;  // the module's own entries, to find extra ones in the file
-  for (const bool buffers : {false, true}) {
-    for (auto& item : buffers ? module.named_buffers(/*recurse=*/false) : module.named_parameters(/*recurse=*/false)) {
-      load_tensor(archive, item.key(), item.value(), buffers, where, prefix);
-      known.push_back(item.key());
-    }
-  }
-  for (const auto& child : module.named_children()) {
-    torch::serialize::InputArchive sub;
-    if (!archive.try_read(child.key(), sub)) {
-      does_not_fit(where, concat("the file has no submodule '", prefix, child.key(), "'"));
-    }
-    load_module(*child.value(), sub, where, prefix + child.key() + ".");
-    known.push_back(child.key());
-  }
-  const auto keys = archive.keys();
-  if (keys.size() != known.size()) {
-    std::string extra;
-    for (const auto& key : keys) {
-      if (std::find(known.begin(), known.end(), key) == known.end()) extra += concat(" '", prefix, key, "'");
-    }
-    does_not_fit(where, "the file holds entries the module does not have:" + extra);
-  }
-}
+KILN_DECL void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                           const std::string& where, const std::string& prefix);
 
 }  // namespace detail
 
@@ -106,3 +70,55 @@ void load_weights(ModuleHolder& module, const std::filesystem::path& path) {
 }
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL void load_tensor(torch::serialize::InputArchive& archive, const std::string& key,
+                           torch::Tensor& into, bool is_buffer, const std::string& where,
+                           const std::string& prefix) {
+  torch::Tensor loaded;
+  if (!archive.try_read(key, loaded, is_buffer)) {
+    does_not_fit(where, concat("the file has no ", is_buffer ? "buffer" : "parameter", " '", prefix, key, "'"));
+  }
+  if (loaded.sizes() != into.sizes()) {
+    does_not_fit(where,
+                 concat("'", prefix, key, "' has shape ", loaded.sizes(), " in the file but ", into.sizes(),
+                        " in the module"),
+                 "the file was saved from a different model");
+  }
+  torch::NoGradGuard no_grad;
+  into.copy_(loaded);
+}
+
+KILN_DECL void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                           const std::string& where, const std::string& prefix) {
+  std::vector<std::string> known;  // the module's own entries, to find extra ones in the file
+  for (const bool buffers : {false, true}) {
+    for (auto& item : buffers ? module.named_buffers(/*recurse=*/false) : module.named_parameters(/*recurse=*/false)) {
+      load_tensor(archive, item.key(), item.value(), buffers, where, prefix);
+      known.push_back(item.key());
+    }
+  }
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(child.key(), sub)) {
+      does_not_fit(where, concat("the file has no submodule '", prefix, child.key(), "'"));
+    }
+    load_module(*child.value(), sub, where, prefix + child.key() + ".");
+    known.push_back(child.key());
+  }
+  const auto keys = archive.keys();
+  if (keys.size() != known.size()) {
+    std::string extra;
+    for (const auto& key : keys) {
+      if (std::find(known.begin(), known.end(), key) == known.end()) extra += concat(" '", prefix, key, "'");
+    }
+    does_not_fit(where, "the file holds entries the module does not have:" + extra);
+  }
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <ATen/autocast_mode.h>
 #include <torch/types.h>
@@ -62,23 +63,7 @@ inline void set_autocast_dtype(c10::DeviceType d, c10::ScalarType t) {
 }  // namespace detail
 
 /// Throws, naming `who`, unless autocast to `dtype` is available on `device` in this LibTorch.
-inline void check_autocast(const torch::Device& device, c10::ScalarType dtype, std::string_view who) {
-  if (!device.is_cpu() && !device.is_cuda()) {
-    throw std::invalid_argument(detail::concat(
-        who, ": kiln autocasts on the CPU and on CUDA devices only, not on ", device.str(),
-        "; train there, or use kiln::full_precision"));
-  }
-  if (dtype != torch::kBFloat16 && dtype != torch::kHalf) {
-    throw std::invalid_argument(detail::concat(who, ": autocast lowers to bfloat16 or float16, not to ", dtype));
-  }
-#if TORCH_VERSION_MAJOR < 2
-  if (device.is_cpu() && dtype == torch::kHalf) {
-    throw std::invalid_argument(detail::concat(
-        who, ": LibTorch ", TORCH_VERSION, " autocasts to bfloat16 only on the CPU; use "
-        "kiln::mixed_precision<kiln::bf16> there, or train on a CUDA device (trainer.to(torch::kCUDA))"));
-  }
-#endif
-}
+KILN_DECL void check_autocast(const torch::Device& device, c10::ScalarType dtype, std::string_view who);
 
 /// Runs the ops of its scope under autocast on one device type (see the file comment).
 class autocast_guard {
@@ -106,3 +91,29 @@ class autocast_guard {
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void check_autocast(const torch::Device& device, c10::ScalarType dtype, std::string_view who) {
+  if (!device.is_cpu() && !device.is_cuda()) {
+    throw std::invalid_argument(detail::concat(
+        who, ": kiln autocasts on the CPU and on CUDA devices only, not on ", device.str(),
+        "; train there, or use kiln::full_precision"));
+  }
+  if (dtype != torch::kBFloat16 && dtype != torch::kHalf) {
+    throw std::invalid_argument(detail::concat(who, ": autocast lowers to bfloat16 or float16, not to ", dtype));
+  }
+#if TORCH_VERSION_MAJOR < 2
+  if (device.is_cpu() && dtype == torch::kHalf) {
+    throw std::invalid_argument(detail::concat(
+        who, ": LibTorch ", TORCH_VERSION, " autocasts to bfloat16 only on the CPU; use "
+        "kiln::mixed_precision<kiln::bf16> there, or train on a CUDA device (trainer.to(torch::kCUDA))"));
+  }
+#endif
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/optim/optimizer.h>
@@ -64,12 +65,7 @@ struct grad_scaler_options {
 namespace detail {
 
 // True when LibTorch registers a kernel of `op` for the device's backend.
-inline bool has_kernel(const char* op, const torch::Device& device) {
-  if (!device.is_cpu() && !device.is_cuda()) return false;
-  const auto handle = c10::Dispatcher::singleton().findSchema({op, ""});
-  return handle.has_value() &&
-         handle->hasKernelForDispatchKey(device.is_cuda() ? c10::DispatchKey::CUDA : c10::DispatchKey::CPU);
-}
+KILN_DECL bool has_kernel(const char* op, const torch::Device& device);
 
 }  // namespace detail
 
@@ -209,3 +205,18 @@ class grad_scaler {
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln::detail {
+
+KILN_DECL bool has_kernel(const char* op, const torch::Device& device) {
+  if (!device.is_cpu() && !device.is_cuda()) return false;
+  const auto handle = c10::Dispatcher::singleton().findSchema({op, ""});
+  return handle.has_value() &&
+         handle->hasKernelForDispatchKey(device.is_cuda() ? c10::DispatchKey::CUDA : c10::DispatchKey::CPU);
+}
+
+}  // namespace kiln::detail
+
+#endif  // KILN_FUNCTION_DEFINITIONS
