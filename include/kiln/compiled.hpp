@@ -20,12 +20,23 @@
 #endif
 #define KILN_COMPILING_DEFINITIONS
 
+#include <kiln/callbacks/backbone_finetuning.hpp>
+#include <kiln/callbacks/checkpoint_on_signal.hpp>
+#include <kiln/callbacks/csv_logger.hpp>
+#include <kiln/callbacks/early_stopping.hpp>
+#include <kiln/callbacks/gradient_clipping.hpp>
 #include <kiln/callbacks/html_report.hpp>
+#include <kiln/callbacks/jsonl_logger.hpp>
+#include <kiln/callbacks/lr_monitor.hpp>
+#include <kiln/callbacks/model_checkpoint.hpp>
+#include <kiln/callbacks/progress_bar.hpp>
 #include <kiln/callbacks/tensorboard.hpp>
+#include <kiln/callbacks/terminate_on_nan.hpp>
 #if __has_include(<nlohmann/json.hpp>)  // kiln::config needs nlohmann/json
 #include <kiln/config/config.hpp>
 #endif
 #include <kiln/core/checkpoint.hpp>
+#include <kiln/core/context.hpp>
 #include <kiln/core/metric_values.hpp>
 #include <kiln/core/trainer.hpp>
 #include <kiln/data/batches.hpp>

@@ -15,6 +15,7 @@
 
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <cstdint>
 #include <stdexcept>
@@ -41,27 +42,39 @@ struct backbone_finetuning {
   };
   state_type state{};  ///< running state (not an option)
 
-  void on_fit_begin(kiln::context& ctx) {
-    constexpr std::string_view who = "kiln::backbone_finetuning";
-    detail::check_option(unfreeze_at_epoch >= 0, who, "unfreeze_at_epoch", "at least 0", unfreeze_at_epoch);
-    detail::check_positive(who, "lr_ratio", lr_ratio);
-    if (ctx.optimizer.param_groups().size() != 2) {
-      throw std::invalid_argument(
-          "kiln::backbone_finetuning: the pipeline has no head, so the backbone's rate has nothing to be a "
-          "ratio of; add kiln::head{...}");
-    }
-    state.unfrozen = false;
-  }
+  KILN_DECL void on_fit_begin(kiln::context& ctx);
 
-  void on_epoch_begin(kiln::context& ctx) {
-    if (state.unfrozen || ctx.epoch < unfreeze_at_epoch) return;
-    ctx.unfreeze();
-    auto& groups = ctx.optimizer.param_groups();
-    const double rate = groups[1].options().get_lr() * lr_ratio;
-    groups[0].options().set_lr(rate);
-    if (!ctx.learning_rates.empty()) ctx.learning_rates[0] = rate;
-    state.unfrozen = true;
-  }
+  KILN_DECL void on_epoch_begin(kiln::context& ctx);
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void backbone_finetuning::on_fit_begin(kiln::context& ctx) {
+  constexpr std::string_view who = "kiln::backbone_finetuning";
+  detail::check_option(unfreeze_at_epoch >= 0, who, "unfreeze_at_epoch", "at least 0", unfreeze_at_epoch);
+  detail::check_positive(who, "lr_ratio", lr_ratio);
+  if (ctx.optimizer.param_groups().size() != 2) {
+    throw std::invalid_argument(
+        "kiln::backbone_finetuning: the pipeline has no head, so the backbone's rate has nothing to be a "
+        "ratio of; add kiln::head{...}");
+  }
+  state.unfrozen = false;
+}
+
+KILN_DECL void backbone_finetuning::on_epoch_begin(kiln::context& ctx) {
+  if (state.unfrozen || ctx.epoch < unfreeze_at_epoch) return;
+  ctx.unfreeze();
+  auto& groups = ctx.optimizer.param_groups();
+  const double rate = groups[1].options().get_lr() * lr_ratio;
+  groups[0].options().set_lr(rate);
+  if (!ctx.learning_rates.empty()) ctx.learning_rates[0] = rate;
+  state.unfrozen = true;
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -15,6 +15,7 @@
 
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <csignal>
 #include <filesystem>
@@ -47,20 +48,7 @@ struct checkpoint_on_signal {
   };
   state_type state{};  ///< running state (not an option)
 
-  void on_fit_begin(kiln::context&) {
-    detail::check_option(!path.empty(), "kiln::checkpoint_on_signal", "path", "a file name", "\"\"");
-    detail::pending_signal = 0;
-    state.previous.clear();
-    for (const int signal : signals) {
-      struct sigaction action {}, old{};
-      action.sa_handler = detail::remember_signal;
-      sigemptyset(&action.sa_mask);
-      if (::sigaction(signal, &action, &old) != 0) {
-        throw std::invalid_argument(detail::concat("kiln::checkpoint_on_signal: cannot handle signal ", signal));
-      }
-      state.previous.push_back(old);
-    }
-  }
+  KILN_DECL void on_fit_begin(kiln::context&);
 
   void on_batch_end(kiln::context& ctx) { poll(ctx); }
   void on_interrupt(kiln::context& ctx) { save(ctx); }  // in the middle of an epoch
@@ -69,12 +57,7 @@ struct checkpoint_on_signal {
     save(ctx);
   }
 
-  void on_fit_end(kiln::context&) {
-    const int signal = detail::pending_signal;
-    for (std::size_t i = 0; i < state.previous.size(); ++i) ::sigaction(signals[i], &state.previous[i], nullptr);
-    state.previous.clear();
-    if (signal != 0 && reraise) std::raise(signal);
-  }
+  KILN_DECL void on_fit_end(kiln::context&);
 
  private:
   static void poll(kiln::context& ctx) {
@@ -86,3 +69,33 @@ struct checkpoint_on_signal {
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void checkpoint_on_signal::on_fit_begin(kiln::context&) {
+  detail::check_option(!path.empty(), "kiln::checkpoint_on_signal", "path", "a file name", "\"\"");
+  detail::pending_signal = 0;
+  state.previous.clear();
+  for (const int signal : signals) {
+    struct sigaction action {}, old{};
+    action.sa_handler = detail::remember_signal;
+    sigemptyset(&action.sa_mask);
+    if (::sigaction(signal, &action, &old) != 0) {
+      throw std::invalid_argument(detail::concat("kiln::checkpoint_on_signal: cannot handle signal ", signal));
+    }
+    state.previous.push_back(old);
+  }
+}
+
+KILN_DECL void checkpoint_on_signal::on_fit_end(kiln::context&) {
+  const int signal = detail::pending_signal;
+  for (std::size_t i = 0; i < state.previous.size(); ++i) ::sigaction(signals[i], &state.previous[i], nullptr);
+  state.previous.clear();
+  if (signal != 0 && reraise) std::raise(signal);
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

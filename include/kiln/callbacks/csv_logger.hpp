@@ -18,6 +18,7 @@
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/csv.hpp>
 #include <kiln/detail/epoch_log.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/io/atomic_file.hpp>
 
 #include <algorithm>
@@ -82,80 +83,98 @@ struct csv_logger {
   /// Where the effective configuration is written: the CSV's path with ".config.json" added.
   [[nodiscard]] std::filesystem::path configuration_path() const { return std::filesystem::path{path} += ".config.json"; }
 
-  void on_fit_begin(context& ctx) {
-    if (!ctx.hyperparameters.empty()) write_configuration(ctx.hyperparameters);
-    if (state.started) return;
-    detail::prepare_log_file(path, "kiln::csv_logger");
-    state.started = true;
-    if (append) read_existing();
-  }
+  KILN_DECL void on_fit_begin(context& ctx);
 
   void on_epoch_begin(context& ctx) { state.recorder.begin(ctx); }
 
-  void on_epoch_end(context& ctx) {
-    if (!state.started) on_fit_begin(ctx);
-    const auto row = state.recorder.take_row(ctx);
-    const std::size_t known = state.columns.size();
-    for (const auto& [name, value] : row.values) {
-      if (std::find(state.columns.begin(), state.columns.end(), name) == state.columns.end()) {
-        state.columns.push_back(name);
-      }
-    }
-    std::string line = detail::concat(row.epoch, ',', row.step);
-    for (const auto& column : state.columns) {
-      line += ',';
-      if (const double* value = row.find(column)) line += detail::format_number(*value);
-    }
-    if (state.file_written && state.columns.size() == known) {
-      state.lines.push_back(line);
-      detail::append_to_file(path, line + '\n', "kiln::csv_logger");
-      return;
-    }
-    for (auto& earlier : state.lines) earlier.append(state.columns.size() - known, ',');
-    state.lines.push_back(std::move(line));
-    rewrite();
-  }
+  KILN_DECL void on_epoch_end(context& ctx);
 
  private:
-  void read_existing() {
-    std::ifstream in(path);
-    std::string line;
-    if (!in || !std::getline(in, line) || line.empty()) return;  // nothing to keep
-    const auto header = detail::split_csv_line(line);
-    if (header.size() < 2 || header[0] != "epoch" || header[1] != "step") {
-      throw std::runtime_error(detail::concat(
-          "kiln::csv_logger: '", path.string(), "' does not start with the header epoch,step,... of a "
-          "kiln CSV log, so .append = true cannot continue it; name another path or leave .append false"));
-    }
-    state.columns.assign(header.begin() + 2, header.end());
-    while (std::getline(in, line)) {
-      if (!line.empty()) state.lines.push_back(line);
-    }
-    state.file_written = true;
-  }
+  KILN_DECL void read_existing();
 
-  void write_configuration(const std::string& json) const {
-    detail::prepare_log_file(path, "kiln::csv_logger");
-    atomic_write(configuration_path(), [&](const std::filesystem::path& tmp) {
-      std::ofstream out(tmp, std::ios::binary);
-      out << json << '\n';
-      out.close();
-      if (!out) throw std::runtime_error("cannot write " + tmp.string());
-    });
-  }
+  KILN_DECL void write_configuration(const std::string& json) const;
 
-  void rewrite() {
-    atomic_write(path, [&](const std::filesystem::path& tmp) {
-      std::ofstream out(tmp);
-      out << "epoch,step";
-      for (const auto& column : state.columns) out << ',' << detail::csv_field(column);
-      out << '\n';
-      for (const auto& line : state.lines) out << line << '\n';
-      out.close();
-      if (!out) throw std::runtime_error("cannot write " + tmp.string());
-    });
-    state.file_written = true;
-  }
+  KILN_DECL void rewrite();
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void csv_logger::on_fit_begin(context& ctx) {
+  if (!ctx.hyperparameters.empty()) write_configuration(ctx.hyperparameters);
+  if (state.started) return;
+  detail::prepare_log_file(path, "kiln::csv_logger");
+  state.started = true;
+  if (append) read_existing();
+}
+
+KILN_DECL void csv_logger::on_epoch_end(context& ctx) {
+  if (!state.started) on_fit_begin(ctx);
+  const auto row = state.recorder.take_row(ctx);
+  const std::size_t known = state.columns.size();
+  for (const auto& [name, value] : row.values) {
+    if (std::find(state.columns.begin(), state.columns.end(), name) == state.columns.end()) {
+      state.columns.push_back(name);
+    }
+  }
+  std::string line = detail::concat(row.epoch, ',', row.step);
+  for (const auto& column : state.columns) {
+    line += ',';
+    if (const double* value = row.find(column)) line += detail::format_number(*value);
+  }
+  if (state.file_written && state.columns.size() == known) {
+    state.lines.push_back(line);
+    detail::append_to_file(path, line + '\n', "kiln::csv_logger");
+    return;
+  }
+  for (auto& earlier : state.lines) earlier.append(state.columns.size() - known, ',');
+  state.lines.push_back(std::move(line));
+  rewrite();
+}
+
+KILN_DECL void csv_logger::read_existing() {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line) || line.empty()) return;  // nothing to keep
+  const auto header = detail::split_csv_line(line);
+  if (header.size() < 2 || header[0] != "epoch" || header[1] != "step") {
+    throw std::runtime_error(detail::concat(
+        "kiln::csv_logger: '", path.string(), "' does not start with the header epoch,step,... of a "
+        "kiln CSV log, so .append = true cannot continue it; name another path or leave .append false"));
+  }
+  state.columns.assign(header.begin() + 2, header.end());
+  while (std::getline(in, line)) {
+    if (!line.empty()) state.lines.push_back(line);
+  }
+  state.file_written = true;
+}
+
+KILN_DECL void csv_logger::write_configuration(const std::string& json) const {
+  detail::prepare_log_file(path, "kiln::csv_logger");
+  atomic_write(configuration_path(), [&](const std::filesystem::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out << json << '\n';
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  });
+}
+
+KILN_DECL void csv_logger::rewrite() {
+  atomic_write(path, [&](const std::filesystem::path& tmp) {
+    std::ofstream out(tmp);
+    out << "epoch,step";
+    for (const auto& column : state.columns) out << ',' << detail::csv_field(column);
+    out << '\n';
+    for (const auto& line : state.lines) out << line << '\n';
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  });
+  state.file_written = true;
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

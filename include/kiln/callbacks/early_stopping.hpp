@@ -14,6 +14,7 @@
 #include <kiln/core/context.hpp>
 #include <kiln/core/mode.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <torch/types.h>
 
@@ -64,40 +65,11 @@ struct early_stopping {
   };
   state_type state{};  ///< running state (not an option)
 
-  void on_fit_begin(kiln::context&) {
-    detail::check_non_negative("kiln::early_stopping", "min_delta", min_delta);
-    detail::check_option(patience >= 1, "kiln::early_stopping", "patience", "at least 1", patience);
-    state.best = mode == kiln::mode::min ? std::numeric_limits<double>::infinity()
-                                    : -std::numeric_limits<double>::infinity();
-    state.wait = 0;
-    state.best_epoch = -1;
-    state.stopped_epoch = -1;
-    state.best_weights.clear();
-  }
+  KILN_DECL void on_fit_begin(kiln::context&);
 
-  void on_epoch_end(kiln::context& ctx) {
-    const double* value = ctx.metrics.find(monitor);
-    if (value == nullptr) (void)ctx.metrics.at(monitor);  // throws, naming the metrics computed
-    if (!std::isfinite(*value)) {
-      if (stop_on_non_finite) stop(ctx);
-      return;
-    }
-    if (improves(*value)) {
-      state.best = *value;
-      state.best_epoch = ctx.epoch;
-      state.wait = 0;
-      if (restore_best_weights) remember(ctx.model);
-      return;
-    }
-    if (++state.wait >= patience) stop(ctx);
-  }
+  KILN_DECL void on_epoch_end(kiln::context& ctx);
 
-  void on_fit_end(kiln::context& ctx) {
-    if (!restore_best_weights || state.best_weights.empty()) return;
-    torch::NoGradGuard no_grad;
-    auto current = state_of(ctx.model);
-    for (std::size_t i = 0; i < current.size(); ++i) current[i].copy_(state.best_weights[i]);
-  }
+  KILN_DECL void on_fit_end(kiln::context& ctx);
 
   /// The best value seen, the epoch it was seen (−1: none), the epoch the fit was stopped (−1: not).
   [[nodiscard]] double best() const noexcept { return state.best; }
@@ -112,11 +84,7 @@ struct early_stopping {
     state.stopped_epoch = ctx.epoch;
     ctx.request_stop();
   }
-  static std::vector<torch::Tensor> state_of(torch::nn::Module& model) {
-    auto tensors = model.parameters();
-    for (auto& b : model.buffers()) tensors.push_back(b);
-    return tensors;
-  }
+  KILN_DECL static std::vector<torch::Tensor> state_of(torch::nn::Module& model);
   void remember(torch::nn::Module& model) {
     state.best_weights.clear();
     for (const auto& t : state_of(model)) state.best_weights.push_back(t.detach().clone());
@@ -125,3 +93,52 @@ struct early_stopping {
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void early_stopping::on_fit_begin(kiln::context&) {
+  detail::check_non_negative("kiln::early_stopping", "min_delta", min_delta);
+  detail::check_option(patience >= 1, "kiln::early_stopping", "patience", "at least 1", patience);
+  state.best = mode == kiln::mode::min ? std::numeric_limits<double>::infinity()
+                                  : -std::numeric_limits<double>::infinity();
+  state.wait = 0;
+  state.best_epoch = -1;
+  state.stopped_epoch = -1;
+  state.best_weights.clear();
+}
+
+KILN_DECL void early_stopping::on_epoch_end(kiln::context& ctx) {
+  const double* value = ctx.metrics.find(monitor);
+  if (value == nullptr) (void)ctx.metrics.at(monitor);  // throws, naming the metrics computed
+  if (!std::isfinite(*value)) {
+    if (stop_on_non_finite) stop(ctx);
+    return;
+  }
+  if (improves(*value)) {
+    state.best = *value;
+    state.best_epoch = ctx.epoch;
+    state.wait = 0;
+    if (restore_best_weights) remember(ctx.model);
+    return;
+  }
+  if (++state.wait >= patience) stop(ctx);
+}
+
+KILN_DECL void early_stopping::on_fit_end(kiln::context& ctx) {
+  if (!restore_best_weights || state.best_weights.empty()) return;
+  torch::NoGradGuard no_grad;
+  auto current = state_of(ctx.model);
+  for (std::size_t i = 0; i < current.size(); ++i) current[i].copy_(state.best_weights[i]);
+}
+
+KILN_DECL std::vector<torch::Tensor> early_stopping::state_of(torch::nn::Module& model) {
+  auto tensors = model.parameters();
+  for (auto& b : model.buffers()) tensors.push_back(b);
+  return tensors;
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

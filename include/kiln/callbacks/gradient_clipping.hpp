@@ -16,6 +16,7 @@
 
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <torch/types.h>
 
@@ -43,26 +44,9 @@ struct clip_grad_norm {
   };
   state_type state{};  ///< running state (not an option)
 
-  void on_fit_begin(kiln::context& ctx) {
-    detail::check_positive("kiln::clip_grad_norm", "max_norm", max_norm);
-    detail::check_option(norm_type > 0.0, "kiln::clip_grad_norm", "norm_type", "> 0", norm_type);
-    state.params = ctx.model.parameters();  // once, so that no step allocates the list again
-  }
+  KILN_DECL void on_fit_begin(kiln::context& ctx);
 
-  void on_before_optimizer_step(kiln::context&) {
-    torch::NoGradGuard no_grad;
-    state.norms.clear();
-    for (const auto& p : state.params) {
-      if (p.grad().defined()) state.norms.push_back(p.grad().detach().norm(norm_type));
-    }
-    if (state.norms.empty()) return;
-    const auto total = std::isinf(norm_type) ? torch::stack(state.norms).max() : torch::stack(state.norms).norm(norm_type);
-    state.last_total_norm = total;
-    const auto coefficient = (max_norm / (total + 1e-6)).clamp_max(1.0);
-    for (auto& p : state.params) {
-      if (p.grad().defined()) p.mutable_grad().mul_(coefficient);
-    }
-  }
+  KILN_DECL void on_before_optimizer_step(kiln::context&);
 
   /// Total norm of the gradients before the last clipping, on the device (reading it syncs).
   [[nodiscard]] const torch::Tensor& last_total_norm() const noexcept { return state.last_total_norm; }
@@ -86,12 +70,43 @@ struct clip_grad_value {
     detail::check_positive("kiln::clip_grad_value", "clip_value", clip_value);
     state.params = ctx.model.parameters();
   }
-  void on_before_optimizer_step(kiln::context&) {
-    torch::NoGradGuard no_grad;
-    for (auto& p : state.params) {
-      if (p.grad().defined()) p.mutable_grad().clamp_(-clip_value, clip_value);
-    }
-  }
+  KILN_DECL void on_before_optimizer_step(kiln::context&);
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void clip_grad_norm::on_fit_begin(kiln::context& ctx) {
+  detail::check_positive("kiln::clip_grad_norm", "max_norm", max_norm);
+  detail::check_option(norm_type > 0.0, "kiln::clip_grad_norm", "norm_type", "> 0", norm_type);
+  state.params = ctx.model.parameters();  // once, so that no step allocates the list again
+}
+
+KILN_DECL void clip_grad_norm::on_before_optimizer_step(kiln::context&) {
+  torch::NoGradGuard no_grad;
+  state.norms.clear();
+  for (const auto& p : state.params) {
+    if (p.grad().defined()) state.norms.push_back(p.grad().detach().norm(norm_type));
+  }
+  if (state.norms.empty()) return;
+  const auto total = std::isinf(norm_type) ? torch::stack(state.norms).max() : torch::stack(state.norms).norm(norm_type);
+  state.last_total_norm = total;
+  const auto coefficient = (max_norm / (total + 1e-6)).clamp_max(1.0);
+  for (auto& p : state.params) {
+    if (p.grad().defined()) p.mutable_grad().mul_(coefficient);
+  }
+}
+
+KILN_DECL void clip_grad_value::on_before_optimizer_step(kiln::context&) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : state.params) {
+    if (p.grad().defined()) p.mutable_grad().clamp_(-clip_value, clip_value);
+  }
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

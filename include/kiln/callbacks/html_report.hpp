@@ -90,8 +90,8 @@ figcaption span { font-weight: normal; color: #555; }
 
 /// The whole page. It is well-formed XML as well as HTML (self-closed empty elements, XML's
 /// entities only), so that any XML parser can check it.
-KILN_DECL std::string page(std::string_view title, const std::vector<std::pair<std::string,
-                           std::string>>& hyperparameters,
+KILN_DECL std::string page(std::string_view title,
+                           const std::vector<std::pair<std::string, std::string>>& hyperparameters,
                            const std::vector<epoch_row>& rows, std::string_view status);
 
 struct html_report_state {
@@ -136,11 +136,7 @@ struct html_report {
 
   void on_epoch_begin(context& ctx) { state.recorder.begin(ctx); }
 
-  void on_epoch_end(context& ctx) {
-    state.rows.push_back(state.recorder.take_row(ctx));
-    write(ctx, detail::concat("Epoch ", ctx.epoch + 1, " of ", ctx.max_epochs, " done; ", ctx.step,
-                         " optimizer steps. Written ", now(), "."));
-  }
+  KILN_DECL void on_epoch_end(context& ctx);
 
   void on_fit_end(context& ctx) {
     write(ctx, detail::concat("Finished: ", state.rows.size(), state.rows.size() == 1 ? " epoch, " : " epochs, ",
@@ -148,26 +144,9 @@ struct html_report {
   }
 
  private:
-  void write(const context& ctx, const std::string& status) const {
-    auto rows = hyperparameters;
-    for (auto& row : detail::configuration_rows(ctx.hyperparameters)) rows.push_back(std::move(row));
-    const auto html = detail::html::page(title, rows, state.rows, status);
-    atomic_write(path, [&](const std::filesystem::path& tmp) {
-      std::ofstream out(tmp, std::ios::binary);
-      out << html;
-      out.close();
-      if (!out) throw std::runtime_error("cannot write " + tmp.string());
-    });
-  }
+  KILN_DECL void write(const context& ctx, const std::string& status) const;
 
-  static std::string now() {
-    const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm utc{};
-    ::gmtime_r(&t, &utc);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc);
-    return text;
-  }
+  KILN_DECL static std::string now();
 };
 
 }  // namespace kiln
@@ -370,8 +349,8 @@ KILN_DECL std::string heatmap(const value_table& table) {
   return svg += "</svg>\n";
 }
 
-KILN_DECL std::string page(std::string_view title, const std::vector<std::pair<std::string,
-                           std::string>>& hyperparameters,
+KILN_DECL std::string page(std::string_view title,
+                           const std::vector<std::pair<std::string, std::string>>& hyperparameters,
                            const std::vector<epoch_row>& rows, std::string_view status) {
   std::string out = concat("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>",
                            escape(title), "</title>\n<style>", style, "</style>\n</head>\n<body>\n<h1>", escape(title),
@@ -443,5 +422,36 @@ KILN_DECL std::string page(std::string_view title, const std::vector<std::pair<s
 }
 
 }  // namespace kiln::detail::html
+
+namespace kiln {
+
+KILN_DECL void html_report::on_epoch_end(context& ctx) {
+  state.rows.push_back(state.recorder.take_row(ctx));
+  write(ctx, detail::concat("Epoch ", ctx.epoch + 1, " of ", ctx.max_epochs, " done; ", ctx.step,
+                       " optimizer steps. Written ", now(), "."));
+}
+
+KILN_DECL void html_report::write(const context& ctx, const std::string& status) const {
+  auto rows = hyperparameters;
+  for (auto& row : detail::configuration_rows(ctx.hyperparameters)) rows.push_back(std::move(row));
+  const auto html = detail::html::page(title, rows, state.rows, status);
+  atomic_write(path, [&](const std::filesystem::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out << html;
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  });
+}
+
+KILN_DECL std::string html_report::now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  ::gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc);
+  return text;
+}
+
+}  // namespace kiln
 
 #endif  // KILN_FUNCTION_DEFINITIONS

@@ -7,6 +7,7 @@
 
 #include <kiln/core/context.hpp>
 #include <kiln/detail/epoch_log.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -50,34 +51,46 @@ struct jsonl_logger {
 
   detail::jsonl_log_state state{};               ///< running state (not an option)
 
-  void on_fit_begin(context& ctx) {
-    if (state.started) return;
-    detail::prepare_log_file(path, "kiln::jsonl_logger");
-    if (!append) {
-      std::ofstream truncate(path, std::ios::trunc);
-      if (!truncate) throw std::runtime_error("kiln::jsonl_logger: cannot create '" + path.string() + "'");
-    }
-    state.started = true;
-    if (!ctx.hyperparameters.empty()) {
-      nlohmann::ordered_json record;
-      auto& configuration = record["hyperparameters"];
-      configuration = nlohmann::ordered_json::parse(ctx.hyperparameters, nullptr, /*allow_exceptions=*/false);
-      if (configuration.is_discarded()) configuration = ctx.hyperparameters;  // not JSON: kept as text
-      detail::append_to_file(path, record.dump() + '\n', "kiln::jsonl_logger");
-    }
-  }
+  KILN_DECL void on_fit_begin(context& ctx);
 
   void on_epoch_begin(context& ctx) { state.recorder.begin(ctx); }
 
-  void on_epoch_end(context& ctx) {
-    if (!state.started) on_fit_begin(ctx);
-    const auto row = state.recorder.take_row(ctx);
-    nlohmann::ordered_json record;
-    record["epoch"] = row.epoch;
-    record["step"] = row.step;
-    for (const auto& [name, value] : row.values) record[name] = value;
-    detail::append_to_file(path, record.dump() + '\n', "kiln::jsonl_logger");
-  }
+  KILN_DECL void on_epoch_end(context& ctx);
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void jsonl_logger::on_fit_begin(context& ctx) {
+  if (state.started) return;
+  detail::prepare_log_file(path, "kiln::jsonl_logger");
+  if (!append) {
+    std::ofstream truncate(path, std::ios::trunc);
+    if (!truncate) throw std::runtime_error("kiln::jsonl_logger: cannot create '" + path.string() + "'");
+  }
+  state.started = true;
+  if (!ctx.hyperparameters.empty()) {
+    nlohmann::ordered_json record;
+    auto& configuration = record["hyperparameters"];
+    configuration = nlohmann::ordered_json::parse(ctx.hyperparameters, nullptr, /*allow_exceptions=*/false);
+    if (configuration.is_discarded()) configuration = ctx.hyperparameters;  // not JSON: kept as text
+    detail::append_to_file(path, record.dump() + '\n', "kiln::jsonl_logger");
+  }
+}
+
+KILN_DECL void jsonl_logger::on_epoch_end(context& ctx) {
+  if (!state.started) on_fit_begin(ctx);
+  const auto row = state.recorder.take_row(ctx);
+  nlohmann::ordered_json record;
+  record["epoch"] = row.epoch;
+  record["step"] = row.step;
+  for (const auto& [name, value] : row.values) record[name] = value;
+  detail::append_to_file(path, record.dump() + '\n', "kiln::jsonl_logger");
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

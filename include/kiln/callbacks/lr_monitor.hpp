@@ -12,6 +12,7 @@
 
 #include <kiln/core/context.hpp>
 #include <kiln/detail/epoch_log.hpp>
+#include <kiln/detail/linkage.hpp>
 #include <kiln/schedule/scheduler.hpp>
 
 #include <cstdint>
@@ -40,19 +41,31 @@ struct lr_monitor {
 
   void on_fit_begin(kiln::context& ctx) { state.history.push_back({ctx.step, ctx.learning_rates}); }
   void on_epoch_begin(kiln::context& ctx) { state.epoch_rates = ctx.learning_rates; }
-  void on_batch_end(kiln::context& ctx) {
-    if (interval == kiln::interval::step && ctx.step != state.history.back().step) {
-      state.history.push_back({ctx.step, ctx.learning_rates});
-    }
-  }
-  void on_epoch_end(kiln::context& ctx) {
-    if (interval == kiln::interval::epoch) state.history.push_back({ctx.step, ctx.learning_rates});
-    for (std::size_t i = 0; i < state.epoch_rates.size(); ++i) {
-      ctx.metrics.set(detail::learning_rate_name(i), state.epoch_rates[i]);
-    }
-  }
+  KILN_DECL void on_batch_end(kiln::context& ctx);
+  KILN_DECL void on_epoch_end(kiln::context& ctx);
 
   [[nodiscard]] const std::vector<record>& history() const noexcept { return state.history; }
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void lr_monitor::on_batch_end(kiln::context& ctx) {
+  if (interval == kiln::interval::step && ctx.step != state.history.back().step) {
+    state.history.push_back({ctx.step, ctx.learning_rates});
+  }
+}
+
+KILN_DECL void lr_monitor::on_epoch_end(kiln::context& ctx) {
+  if (interval == kiln::interval::epoch) state.history.push_back({ctx.step, ctx.learning_rates});
+  for (std::size_t i = 0; i < state.epoch_rates.size(); ++i) {
+    ctx.metrics.set(detail::learning_rate_name(i), state.epoch_rates[i]);
+  }
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -19,6 +19,7 @@
 #include <kiln/core/mode.hpp>
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/epoch_log.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -63,47 +64,9 @@ struct model_checkpoint {
   };
   state_type state{};  ///< running state (not an option)
 
-  void on_fit_begin(kiln::context&) {
-    constexpr std::string_view who = "kiln::model_checkpoint";
-    detail::check_option(!directory.empty(), who, "directory", "a directory name", "\"\"");
-    detail::check_option(keep_best >= -1, who, "keep_best", "-1 (all), 0 (none) or a count", keep_best);
-    detail::check_option(every_n_epochs >= 1, who, "every_n_epochs", "at least 1", every_n_epochs);
-    detail::check_option(keep_best == 0 || !monitor.empty(), who, "monitor",
-                         "a metric name when keep_best is not 0", "\"\"");
-    detail::check_option(keep_last || keep_best != 0, who, "keep_last",
-                         "true when keep_best is 0, or nothing would be kept", "false");
-    detail::create_directories(directory, who);
-  }
+  KILN_DECL void on_fit_begin(kiln::context&);
 
-  void on_checkpoint(kiln::context& ctx) {
-    if ((ctx.epoch + 1) % every_n_epochs != 0) return;
-    // An epoch whose training loss is not finite (kiln::terminate_on_nan stops such a fit) is
-    // not worth resuming from: the last good checkpoint stays.
-    if (const double* loss = ctx.metrics.find("train/loss"); loss != nullptr && !std::isfinite(*loss)) return;
-    std::string evicted;
-    if (keep_best != 0) {
-      const double value = ctx.metrics.at(monitor);  // throws, naming the metrics computed
-      if (std::isfinite(value) && ranks(value)) {
-        const auto file = (directory / detail::concat("epoch-", ctx.epoch, "-step-", ctx.step, ".pt")).string();
-        const auto at = static_cast<std::size_t>(
-            std::find_if(state.values.begin(), state.values.end(), [&](double v) { return better(value, v); }) -
-            state.values.begin());
-        state.files.insert(state.files.begin() + static_cast<std::ptrdiff_t>(at), file);
-        state.values.insert(state.values.begin() + static_cast<std::ptrdiff_t>(at), value);
-        if (keep_best > 0 && state.files.size() > static_cast<std::size_t>(keep_best)) {
-          evicted = state.files.back();
-          state.files.pop_back();
-          state.values.pop_back();
-        }
-        ctx.save_checkpoint(file);  // holds the list above, itself included
-      }
-    }
-    if (keep_last) ctx.save_checkpoint(directory / "last.pt");
-    if (!evicted.empty()) {
-      std::error_code ignored;  // a file the user already removed is no error
-      std::filesystem::remove(evicted, ignored);
-    }
-  }
+  KILN_DECL void on_checkpoint(kiln::context& ctx);
 
   /// The best checkpoint kept so far; empty before the first.
   [[nodiscard]] std::filesystem::path best_path() const {
@@ -122,3 +85,53 @@ struct model_checkpoint {
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void model_checkpoint::on_fit_begin(kiln::context&) {
+  constexpr std::string_view who = "kiln::model_checkpoint";
+  detail::check_option(!directory.empty(), who, "directory", "a directory name", "\"\"");
+  detail::check_option(keep_best >= -1, who, "keep_best", "-1 (all), 0 (none) or a count", keep_best);
+  detail::check_option(every_n_epochs >= 1, who, "every_n_epochs", "at least 1", every_n_epochs);
+  detail::check_option(keep_best == 0 || !monitor.empty(), who, "monitor",
+                       "a metric name when keep_best is not 0", "\"\"");
+  detail::check_option(keep_last || keep_best != 0, who, "keep_last",
+                       "true when keep_best is 0, or nothing would be kept", "false");
+  detail::create_directories(directory, who);
+}
+
+KILN_DECL void model_checkpoint::on_checkpoint(kiln::context& ctx) {
+  if ((ctx.epoch + 1) % every_n_epochs != 0) return;
+  // An epoch whose training loss is not finite (kiln::terminate_on_nan stops such a fit) is
+  // not worth resuming from: the last good checkpoint stays.
+  if (const double* loss = ctx.metrics.find("train/loss"); loss != nullptr && !std::isfinite(*loss)) return;
+  std::string evicted;
+  if (keep_best != 0) {
+    const double value = ctx.metrics.at(monitor);  // throws, naming the metrics computed
+    if (std::isfinite(value) && ranks(value)) {
+      const auto file = (directory / detail::concat("epoch-", ctx.epoch, "-step-", ctx.step, ".pt")).string();
+      const auto at = static_cast<std::size_t>(
+          std::find_if(state.values.begin(), state.values.end(), [&](double v) { return better(value, v); }) -
+          state.values.begin());
+      state.files.insert(state.files.begin() + static_cast<std::ptrdiff_t>(at), file);
+      state.values.insert(state.values.begin() + static_cast<std::ptrdiff_t>(at), value);
+      if (keep_best > 0 && state.files.size() > static_cast<std::size_t>(keep_best)) {
+        evicted = state.files.back();
+        state.files.pop_back();
+        state.values.pop_back();
+      }
+      ctx.save_checkpoint(file);  // holds the list above, itself included
+    }
+  }
+  if (keep_last) ctx.save_checkpoint(directory / "last.pt");
+  if (!evicted.empty()) {
+    std::error_code ignored;  // a file the user already removed is no error
+    std::filesystem::remove(evicted, ignored);
+  }
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

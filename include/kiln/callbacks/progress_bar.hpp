@@ -14,6 +14,7 @@
 #pragma once
 
 #include <kiln/core/context.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -51,73 +52,93 @@ struct progress_bar {
     state.smoothed_loss = std::nan("");
   }
 
-  void on_batch_end(kiln::context& ctx) {
-    const auto now = clock::now();
-    const double since = seconds(state.last_draw, now);
-    if (since < (state.terminal ? refresh_seconds : plain_every_seconds)) return;
-    state.last_draw = now;
-    if (ctx.loss.defined()) {
-      const double loss = ctx.loss.item<double>();  // the one read per refresh
-      state.smoothed_loss = std::isnan(state.smoothed_loss) ? loss : 0.7 * state.smoothed_loss + 0.3 * loss;
-    }
-    const std::string text = line(ctx, ctx.batch + 1, seconds(state.epoch_start, now), state.smoothed_loss);
-    if (state.terminal) {
-      std::fprintf(stream, "\r%s\033[K", text.c_str());
-    } else {
-      std::fprintf(stream, "%s\n", text.c_str());
-    }
-    std::fflush(stream);
-  }
+  KILN_DECL void on_batch_end(kiln::context& ctx);
 
-  void on_epoch_end(kiln::context& ctx) {
-    std::string text = "epoch " + std::to_string(ctx.epoch + 1) + "/" + std::to_string(ctx.max_epochs) +
-                       " done in " + fixed(seconds(state.epoch_start, clock::now()), 1) + " s";
-    for (const auto& [name, value] : ctx.metrics) text += "  " + name + " " + fixed(value, 4);
-    std::fprintf(stream, state.terminal ? "\r%s\033[K\n" : "%s\n", text.c_str());
-    std::fflush(stream);
-  }
+  KILN_DECL void on_epoch_end(kiln::context& ctx);
 
   /// The progress line for `done` batches after `elapsed` seconds (public for tests).
-  [[nodiscard]] std::string line(const kiln::context& ctx, std::int64_t done, double elapsed, double loss) const {
-    std::string text = "epoch " + std::to_string(ctx.epoch + 1) + "/" + std::to_string(ctx.max_epochs);
-    const std::int64_t total = ctx.batches_per_epoch;
-    if (total > 0) {
-      const auto filled = static_cast<int>(static_cast<double>(width) * static_cast<double>(done) / static_cast<double>(total));
-      text += " [" + std::string(static_cast<std::size_t>(filled), '#') +
-              std::string(static_cast<std::size_t>(width - filled), '-') + "] " + std::to_string(done) + "/" +
-              std::to_string(total) + "  " + std::to_string(100 * done / total) + "%";
-    } else {
-      text += "  " + std::to_string(done) + " batches";
-    }
-    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
-    text += "  " + fixed(rate, 1) + " batch/s";
-    if (total > 0 && rate > 0) text += "  ETA " + clock_time(static_cast<double>(total - done) / rate);
-    if (!std::isnan(loss)) text += "  loss " + fixed(loss, 4);
-    return text;
-  }
+  [[nodiscard]] KILN_DECL std::string line(const kiln::context& ctx, std::int64_t done, double elapsed,
+                                           double loss) const;
 
  private:
   using clock = std::chrono::steady_clock;
   static double seconds(clock::time_point from, clock::time_point to) {
     return std::chrono::duration<double>(to - from).count();
   }
-  static std::string fixed(double value, int digits) {
-    char buffer[64];
-    std::snprintf(buffer, sizeof buffer, "%.*f", digits, value);
-    return buffer;
-  }
-  static std::string clock_time(double seconds) {
-    const auto s = static_cast<std::int64_t>(seconds + 0.5);
-    char buffer[32];
-    if (s >= 3600) {
-      std::snprintf(buffer, sizeof buffer, "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
-                    static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
-    } else {
-      std::snprintf(buffer, sizeof buffer, "%lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-    }
-    return buffer;
-  }
+  KILN_DECL static std::string fixed(double value, int digits);
+  KILN_DECL static std::string clock_time(double seconds);
 
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void progress_bar::on_batch_end(kiln::context& ctx) {
+  const auto now = clock::now();
+  const double since = seconds(state.last_draw, now);
+  if (since < (state.terminal ? refresh_seconds : plain_every_seconds)) return;
+  state.last_draw = now;
+  if (ctx.loss.defined()) {
+    const double loss = ctx.loss.item<double>();  // the one read per refresh
+    state.smoothed_loss = std::isnan(state.smoothed_loss) ? loss : 0.7 * state.smoothed_loss + 0.3 * loss;
+  }
+  const std::string text = line(ctx, ctx.batch + 1, seconds(state.epoch_start, now), state.smoothed_loss);
+  if (state.terminal) {
+    std::fprintf(stream, "\r%s\033[K", text.c_str());
+  } else {
+    std::fprintf(stream, "%s\n", text.c_str());
+  }
+  std::fflush(stream);
+}
+
+KILN_DECL void progress_bar::on_epoch_end(kiln::context& ctx) {
+  std::string text = "epoch " + std::to_string(ctx.epoch + 1) + "/" + std::to_string(ctx.max_epochs) +
+                     " done in " + fixed(seconds(state.epoch_start, clock::now()), 1) + " s";
+  for (const auto& [name, value] : ctx.metrics) text += "  " + name + " " + fixed(value, 4);
+  std::fprintf(stream, state.terminal ? "\r%s\033[K\n" : "%s\n", text.c_str());
+  std::fflush(stream);
+}
+
+KILN_DECL std::string progress_bar::line(const kiln::context& ctx, std::int64_t done, double elapsed,
+                                         double loss) const {
+  std::string text = "epoch " + std::to_string(ctx.epoch + 1) + "/" + std::to_string(ctx.max_epochs);
+  const std::int64_t total = ctx.batches_per_epoch;
+  if (total > 0) {
+    const auto filled = static_cast<int>(static_cast<double>(width) * static_cast<double>(done) / static_cast<double>(total));
+    text += " [" + std::string(static_cast<std::size_t>(filled), '#') +
+            std::string(static_cast<std::size_t>(width - filled), '-') + "] " + std::to_string(done) + "/" +
+            std::to_string(total) + "  " + std::to_string(100 * done / total) + "%";
+  } else {
+    text += "  " + std::to_string(done) + " batches";
+  }
+  const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+  text += "  " + fixed(rate, 1) + " batch/s";
+  if (total > 0 && rate > 0) text += "  ETA " + clock_time(static_cast<double>(total - done) / rate);
+  if (!std::isnan(loss)) text += "  loss " + fixed(loss, 4);
+  return text;
+}
+
+KILN_DECL std::string progress_bar::fixed(double value, int digits) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", digits, value);
+  return buffer;
+}
+
+KILN_DECL std::string progress_bar::clock_time(double seconds) {
+  const auto s = static_cast<std::int64_t>(seconds + 0.5);
+  char buffer[32];
+  if (s >= 3600) {
+    std::snprintf(buffer, sizeof buffer, "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  }
+  return buffer;
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -160,57 +160,16 @@ struct tensorboard_logger {
   /// The event file written, or an empty path before the first fit.
   [[nodiscard]] const std::filesystem::path& event_file() const noexcept { return state.file; }
 
-  void on_fit_begin(context& ctx) {
-    if (!state.file.empty()) return;  // later fits go on in the same file
-    detail::check_option(!log_dir.empty(), "kiln::tensorboard_logger", "log_dir", "a directory", "\"\"");
-    detail::create_directories(log_dir, "kiln::tensorboard_logger");
-    const double wall_time = detail::tensorboard_event::now();
-    state.file = create_event_file(static_cast<long long>(wall_time));
-    std::string records = detail::tensorboard_event::record(detail::tensorboard_event::file_version(wall_time));
-    std::vector<std::vector<std::string>> rows{{"hyperparameter", "value"}};
-    for (const auto& [name, value] : hyperparameters) rows.push_back({name, value});
-    for (auto& [name, value] : detail::configuration_rows(ctx.hyperparameters)) rows.push_back({name, value});
-    if (rows.size() > 1) {
-      const auto text = detail::tensorboard_event::text_value("hyperparameters", detail::markdown_table(rows));
-      records += detail::tensorboard_event::record(detail::tensorboard_event::summary(wall_time, ctx.step, {text}));
-    }
-    detail::append_to_file(state.file, records, "kiln::tensorboard_logger");
-  }
+  KILN_DECL void on_fit_begin(context& ctx);
 
   void on_epoch_begin(context& ctx) { state.recorder.begin(ctx); }
 
-  void on_epoch_end(context& ctx) {
-    if (state.file.empty()) on_fit_begin(ctx);
-    const auto row = state.recorder.take_row(ctx);
-    std::vector<std::string> values;
-    for (const auto& [name, value] : row.values) {
-      if (!detail::parse_table_cell(name)) values.push_back(detail::tensorboard_event::scalar_value(name, value));
-    }
-    for (const auto& table : detail::tables_in(row.values)) {
-      values.push_back(detail::tensorboard_event::text_value(table.name, detail::markdown_table(table)));
-    }
-    const auto event = detail::tensorboard_event::summary(detail::tensorboard_event::now(), row.step, values);
-    detail::append_to_file(state.file, detail::tensorboard_event::record(event), "kiln::tensorboard_logger");
-  }
+  KILN_DECL void on_epoch_end(context& ctx);
 
  private:
   // Created exclusively ("x"): two runs started in the same second, or two processes of one
   // distributed run, each get a file of their own.
-  [[nodiscard]] std::filesystem::path create_event_file(long long unix_time) const {
-    char host[256] = "localhost";
-    ::gethostname(host, sizeof host - 1);
-    const std::string base = detail::concat("events.out.tfevents.", unix_time, '.', host);
-    for (int attempt = 0; attempt < 1000; ++attempt) {
-      const auto file = log_dir / (attempt == 0 ? base : detail::concat(base, '.', attempt));
-      if (std::FILE* created = std::fopen(file.c_str(), "wbx")) {
-        std::fclose(created);
-        return file;
-      }
-      if (errno != EEXIST) break;
-    }
-    throw std::runtime_error(detail::concat("kiln::tensorboard_logger: cannot create an event file in '",
-                                            log_dir.string(), "': ", std::strerror(errno)));
-  }
+  [[nodiscard]] KILN_DECL std::filesystem::path create_event_file(long long unix_time) const;
 };
 
 }  // namespace kiln
@@ -324,5 +283,56 @@ KILN_DECL std::string markdown_table(const value_table& table) {
 }
 
 }  // namespace kiln::detail
+
+namespace kiln {
+
+KILN_DECL void tensorboard_logger::on_fit_begin(context& ctx) {
+  if (!state.file.empty()) return;  // later fits go on in the same file
+  detail::check_option(!log_dir.empty(), "kiln::tensorboard_logger", "log_dir", "a directory", "\"\"");
+  detail::create_directories(log_dir, "kiln::tensorboard_logger");
+  const double wall_time = detail::tensorboard_event::now();
+  state.file = create_event_file(static_cast<long long>(wall_time));
+  std::string records = detail::tensorboard_event::record(detail::tensorboard_event::file_version(wall_time));
+  std::vector<std::vector<std::string>> rows{{"hyperparameter", "value"}};
+  for (const auto& [name, value] : hyperparameters) rows.push_back({name, value});
+  for (auto& [name, value] : detail::configuration_rows(ctx.hyperparameters)) rows.push_back({name, value});
+  if (rows.size() > 1) {
+    const auto text = detail::tensorboard_event::text_value("hyperparameters", detail::markdown_table(rows));
+    records += detail::tensorboard_event::record(detail::tensorboard_event::summary(wall_time, ctx.step, {text}));
+  }
+  detail::append_to_file(state.file, records, "kiln::tensorboard_logger");
+}
+
+KILN_DECL void tensorboard_logger::on_epoch_end(context& ctx) {
+  if (state.file.empty()) on_fit_begin(ctx);
+  const auto row = state.recorder.take_row(ctx);
+  std::vector<std::string> values;
+  for (const auto& [name, value] : row.values) {
+    if (!detail::parse_table_cell(name)) values.push_back(detail::tensorboard_event::scalar_value(name, value));
+  }
+  for (const auto& table : detail::tables_in(row.values)) {
+    values.push_back(detail::tensorboard_event::text_value(table.name, detail::markdown_table(table)));
+  }
+  const auto event = detail::tensorboard_event::summary(detail::tensorboard_event::now(), row.step, values);
+  detail::append_to_file(state.file, detail::tensorboard_event::record(event), "kiln::tensorboard_logger");
+}
+
+KILN_DECL std::filesystem::path tensorboard_logger::create_event_file(long long unix_time) const {
+  char host[256] = "localhost";
+  ::gethostname(host, sizeof host - 1);
+  const std::string base = detail::concat("events.out.tfevents.", unix_time, '.', host);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const auto file = log_dir / (attempt == 0 ? base : detail::concat(base, '.', attempt));
+    if (std::FILE* created = std::fopen(file.c_str(), "wbx")) {
+      std::fclose(created);
+      return file;
+    }
+    if (errno != EEXIST) break;
+  }
+  throw std::runtime_error(detail::concat("kiln::tensorboard_logger: cannot create an event file in '",
+                                          log_dir.string(), "': ", std::strerror(errno)));
+}
+
+}  // namespace kiln
 
 #endif  // KILN_FUNCTION_DEFINITIONS

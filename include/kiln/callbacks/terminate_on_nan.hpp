@@ -23,6 +23,7 @@
 
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <torch/types.h>
 
@@ -51,26 +52,8 @@ struct terminate_on_nan {
   };
   state_type state{};  ///< running state (not an option)
 
-  void on_fit_begin(kiln::context&) {
-    detail::check_option(check_every >= 1, "kiln::terminate_on_nan", "check_every", "at least 1", check_every);
-    state.seen = torch::Tensor{};
-    state.triggered_at = -1;
-    state.last_checked = -1;
-    state.reason.clear();
-  }
-  void on_batch_end(kiln::context& ctx) {
-    torch::NoGradGuard no_grad;
-    const auto bad = ctx.loss.detach().isfinite().logical_not();
-    if (!state.seen.defined()) {
-      state.seen = bad.clone();
-    } else {
-      state.seen.logical_or_(bad);
-    }
-    if (ctx.step != state.last_checked && ctx.step % check_every == 0) {  // once per step, not per batch
-      state.last_checked = ctx.step;
-      check(ctx);
-    }
-  }
+  KILN_DECL void on_fit_begin(kiln::context&);
+  KILN_DECL void on_batch_end(kiln::context& ctx);
   void on_epoch_end(kiln::context& ctx) {
     if (state.seen.defined()) check(ctx);
   }
@@ -81,22 +64,7 @@ struct terminate_on_nan {
   [[nodiscard]] const std::string& reason() const noexcept { return state.reason; }
 
  private:
-  void check(kiln::context& ctx) {
-    if (state.triggered_at < 0 && state.seen.item<bool>()) {
-      state.triggered_at = ctx.step;
-      state.reason = detail::concat(
-          "kiln::terminate_on_nan: the training loss was NaN or infinite at or before optimizer step ", ctx.step,
-          " (epoch ", ctx.epoch, ", checked every ", check_every,
-          " steps); the fit stopped. The weights may hold non-finite values now: resume from the last "
-          "checkpoint, and lower the learning rate, clip the gradients (kiln::clip_grad_norm) or look for NaN "
-          "in the data.");
-      if (stream != nullptr) {
-        std::fprintf(stream, "%s\n", state.reason.c_str());
-        std::fflush(stream);
-      }
-      ctx.request_stop();
-    }
-  }
+  KILN_DECL void check(kiln::context& ctx);
 };
 
 /// Skips each optimizer step whose gradients hold a NaN or an infinity, by clearing the
@@ -115,38 +83,9 @@ struct skip_nonfinite_steps {
   };
   state_type state{};  ///< running state (not an option)
 
-  void on_fit_begin(kiln::context& ctx) {
-    detail::check_option(max_in_a_row >= 0, "kiln::skip_nonfinite_steps", "max_in_a_row", "at least 0 (0: never stop)",
-                         max_in_a_row);
-    state.params = ctx.model.parameters();
-    state.in_a_row = 0;
-    state.reason.clear();
-  }
+  KILN_DECL void on_fit_begin(kiln::context& ctx);
 
-  void on_before_optimizer_step(kiln::context& ctx) {
-    torch::NoGradGuard no_grad;
-    state.finite.clear();
-    for (const auto& p : state.params) {
-      if (p.grad().defined()) state.finite.push_back(p.grad().isfinite().all());
-    }
-    if (state.finite.empty() || torch::stack(state.finite).all().item<bool>()) {  // the one synchronisation
-      state.in_a_row = 0;
-      return;
-    }
-    for (auto& p : state.params) p.mutable_grad().reset();
-    ++state.skipped;
-    if (++state.in_a_row == max_in_a_row) {
-      state.reason = detail::concat("kiln::skip_nonfinite_steps: ", max_in_a_row,
-                                    " optimizer steps in a row had NaN or infinite gradients (the last at step ",
-                                    ctx.step, ", epoch ", ctx.epoch,
-                                    "); the fit stopped. Lower the learning rate or look for NaN in the data.");
-      if (stream != nullptr) {
-        std::fprintf(stream, "%s\n", state.reason.c_str());
-        std::fflush(stream);
-      }
-      ctx.request_stop();
-    }
-  }
+  KILN_DECL void on_before_optimizer_step(kiln::context& ctx);
 
   /// Optimizer steps skipped over all fits.
   [[nodiscard]] std::int64_t skipped() const noexcept { return state.skipped; }
@@ -155,3 +94,83 @@ struct skip_nonfinite_steps {
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void terminate_on_nan::on_fit_begin(kiln::context&) {
+  detail::check_option(check_every >= 1, "kiln::terminate_on_nan", "check_every", "at least 1", check_every);
+  state.seen = torch::Tensor{};
+  state.triggered_at = -1;
+  state.last_checked = -1;
+  state.reason.clear();
+}
+
+KILN_DECL void terminate_on_nan::on_batch_end(kiln::context& ctx) {
+  torch::NoGradGuard no_grad;
+  const auto bad = ctx.loss.detach().isfinite().logical_not();
+  if (!state.seen.defined()) {
+    state.seen = bad.clone();
+  } else {
+    state.seen.logical_or_(bad);
+  }
+  if (ctx.step != state.last_checked && ctx.step % check_every == 0) {  // once per step, not per batch
+    state.last_checked = ctx.step;
+    check(ctx);
+  }
+}
+
+KILN_DECL void terminate_on_nan::check(kiln::context& ctx) {
+  if (state.triggered_at < 0 && state.seen.item<bool>()) {
+    state.triggered_at = ctx.step;
+    state.reason = detail::concat(
+        "kiln::terminate_on_nan: the training loss was NaN or infinite at or before optimizer step ", ctx.step,
+        " (epoch ", ctx.epoch, ", checked every ", check_every,
+        " steps); the fit stopped. The weights may hold non-finite values now: resume from the last "
+        "checkpoint, and lower the learning rate, clip the gradients (kiln::clip_grad_norm) or look for NaN "
+        "in the data.");
+    if (stream != nullptr) {
+      std::fprintf(stream, "%s\n", state.reason.c_str());
+      std::fflush(stream);
+    }
+    ctx.request_stop();
+  }
+}
+
+KILN_DECL void skip_nonfinite_steps::on_fit_begin(kiln::context& ctx) {
+  detail::check_option(max_in_a_row >= 0, "kiln::skip_nonfinite_steps", "max_in_a_row", "at least 0 (0: never stop)",
+                       max_in_a_row);
+  state.params = ctx.model.parameters();
+  state.in_a_row = 0;
+  state.reason.clear();
+}
+
+KILN_DECL void skip_nonfinite_steps::on_before_optimizer_step(kiln::context& ctx) {
+  torch::NoGradGuard no_grad;
+  state.finite.clear();
+  for (const auto& p : state.params) {
+    if (p.grad().defined()) state.finite.push_back(p.grad().isfinite().all());
+  }
+  if (state.finite.empty() || torch::stack(state.finite).all().item<bool>()) {  // the one synchronisation
+    state.in_a_row = 0;
+    return;
+  }
+  for (auto& p : state.params) p.mutable_grad().reset();
+  ++state.skipped;
+  if (++state.in_a_row == max_in_a_row) {
+    state.reason = detail::concat("kiln::skip_nonfinite_steps: ", max_in_a_row,
+                                  " optimizer steps in a row had NaN or infinite gradients (the last at step ",
+                                  ctx.step, ", epoch ", ctx.epoch,
+                                  "); the fit stopped. Lower the learning rate or look for NaN in the data.");
+    if (stream != nullptr) {
+      std::fprintf(stream, "%s\n", state.reason.c_str());
+      std::fflush(stream);
+    }
+    ctx.request_stop();
+  }
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

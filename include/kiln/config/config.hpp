@@ -393,72 +393,23 @@ class config {
   /// arguments (see positional()). `--help` prints the usage and exits with status 0; anything
   /// else on the command line is a config_error.
   ///   kiln::config::from_command_line(argc, argv, {.positional = {"data-dir"}})
-  static config from_command_line(int argc, const char* const* argv, const command_line_options& options = {}) {
-    const std::string program = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : "program";
-    const auto given = read_arguments(argc, argv, options, program);
-    if (given.help) {
-      std::fputs(usage(program, options).c_str(), stdout);
-      std::fflush(stdout);
-      std::exit(0);
-    }
-    config result;
-    for (const auto& file : given.files) result.merge_file(file);
-    for (const auto& assignment : given.sets) {
-      const auto equals = assignment.find('=');
-      if (equals == std::string::npos) {
-        throw config_error(detail::concat(
-            "kiln::config: --set expects KEY=VALUE, such as --set optimizer.lr=0.001; got '", assignment, "'"));
-      }
-      const std::string_view text = assignment;
-      result.set(text.substr(0, equals), text.substr(equals + 1), "--set");
-    }
-    result.positional_ = given.positional;
-    return result;
-  }
+  KILN_DECL static config from_command_line(int argc, const char* const* argv,
+                                            const command_line_options& options = {});
 
   /// The text --help prints for `program` with these options.
-  static std::string usage(std::string_view program, const command_line_options& options = {}) {
-    std::string out;
-    if (!options.description.empty()) out += options.description + "\n";
-    out += detail::concat("Usage: ", program, " [OPTIONS]");
-    for (const auto& name : options.positional) out += detail::concat(" [", name, "]");
-    out +=
-        "\n\n"
-        "Options:\n"
-        "  -h, --help         Print this help and exit\n"
-        "  --config FILE      A JSON file of options: {\"optimizer\": {\"lr\": 0.001}, \"fit.epochs\": 5}.\n"
-        "                     Repeatable; later files override earlier ones\n"
-        "  --set KEY=VALUE    One option, such as optimizer.lr=0.001 or scheduler.milestones=30,80.\n"
-        "                     Repeatable; overrides the files\n"
-        "\n"
-        "Keys: backbone.*, loss.*, optimizer.*, scheduler.*, fit.*, callbacks.<name>.* (the options of each\n"
-        "policy in the pipeline) and the program's own; an unknown key is an error that lists the known ones.\n";
-    return out;
-  }
+  KILN_DECL static std::string usage(std::string_view program, const command_line_options& options = {});
 
   /// The configuration in JSON `text` (an object); `origin` names it in messages.
   ///   kiln::config::from_json(R"({"optimizer": {"lr": 0.01}, "scheduler.gamma": 0.5})")
-  static config from_json(std::string_view text, std::string_view origin = "JSON text") {
-    config result;
-    result.merge_json(text, std::string{origin});
-    return result;
-  }
+  KILN_DECL static config from_json(std::string_view text, std::string_view origin = "JSON text");
 
   /// The configuration in the JSON file at `path`.
-  static config from_json_file(const std::filesystem::path& path) {
-    config result;
-    result.merge_file(path);
-    return result;
-  }
+  KILN_DECL static config from_json_file(const std::filesystem::path& path);
 
   /// Sets `key` to `text`, parsed by the type of the option it is applied to, as --set does;
   /// overrides what the configuration held. `origin` names it in messages.
   ///   cfg.set("optimizer.lr", "0.01");  cfg.set("scheduler.milestones", "[30, 80]");
-  void set(std::string_view key, std::string_view text, std::string_view origin = "config::set") {
-    detail::configuration::check_key(key, origin);
-    given_.insert_or_assign(std::string{key}, given_value{.from_file = {}, .text = std::string{text}, .is_text = true,
-                                                          .origin = std::string{origin}, .used = false});
-  }
+  KILN_DECL void set(std::string_view key, std::string_view text, std::string_view origin = "config::set");
 
   /// True when the configuration gives `key` (from a file, --set or set()).
   [[nodiscard]] bool contains(std::string_view key) const { return given_.find(key) != given_.end(); }
@@ -510,29 +461,11 @@ class config {
 
   /// Throws a config_error naming every key the configuration gives that nothing has read —
   /// where it came from and the nearest keys that exist. The trainer calls it when built.
-  void check_all_used() const {
-    std::vector<std::string> problems;
-    for (const auto& [key, given] : given_) {
-      if (!given.used) {
-        problems.push_back(detail::concat("unknown key '", key, "' (from ", given.origin, ")", hint(key)));
-      }
-    }
-    if (!problems.empty()) {
-      throw config_error("kiln::config: " + detail::configuration::joined(problems, "\nkiln::config: "));
-    }
-  }
+  KILN_DECL void check_all_used() const;
 
   /// Every key read so far (options of applied policies and keys read with value()) with its
   /// value in force, as a flat JSON object, one "key": value per line, in the order read.
-  [[nodiscard]] std::string effective_json() const {
-    if (effective_.empty()) return "{}";
-    std::string out = "{";
-    for (const auto& [key, value] : effective_.items()) {
-      out += detail::concat(out.size() > 1 ? ",\n  " : "\n  ", json(key).dump(), ": ",
-                            detail::configuration::text_of(value));
-    }
-    return out += "\n}";
-  }
+  [[nodiscard]] KILN_DECL std::string effective_json() const;
 
  private:
   struct given_value {
@@ -549,109 +482,20 @@ class config {
   };
 
   // The command line's words, GNU style: "--config FILE" or "--config=FILE", the same for --set,
-  // "--" before positional arguments that begin with '-'.
-  static arguments read_arguments(int argc, const char* const* argv, const command_line_options& options,
-                                  const std::string& program) {
-    const auto fail = [&](const std::string& problem) -> config_error {
-      return config_error(detail::concat("kiln::config: ", problem, "; run '", program, " --help' for the usage"));
-    };
-    arguments given;
-    for (int i = 1; i < argc && std::string_view{argv[i]} != "--"; ++i) {
-      const std::string_view word = argv[i];
-      if (word == "-h" || word == "--help") {  // before any error, whatever else is there
-        given.help = true;
-        return given;
-      }
-    }
-    bool options_end = false;
-    for (int i = 1; i < argc; ++i) {
-      const std::string_view word = argv[i];
-      if (options_end || !word.starts_with('-') || word == "-") {
-        if (given.positional.size() == options.positional.size()) {
-          const auto& names = options.positional;
-          throw fail(detail::concat("unexpected argument '", word, "'; ", program,
-                                    names.empty() ? " takes no positional arguments"
-                                                  : detail::concat(" takes at most ", names.size(), " (",
-                                                                   detail::configuration::joined(names, ", "), ")")));
-        }
-        given.positional.emplace_back(word);
-      } else if (word == "--") {
-        options_end = true;
-      } else {
-        const auto equals = word.find('=');
-        const std::string_view name = word.substr(0, equals);
-        if (name != "--config" && name != "--set") {
-          throw fail(detail::concat("unknown option '", name,
-                                    "'; the options are --config FILE, --set KEY=VALUE and --help"));
-        }
-        std::string value;
-        if (equals != std::string_view::npos) {
-          value = word.substr(equals + 1);
-        } else if (i + 1 < argc) {
-          value = argv[++i];
-        } else {
-          throw fail(detail::concat(name, " needs a value (", name == "--set" ? "KEY=VALUE" : "FILE", ")"));
-        }
-        (name == "--set" ? given.sets : given.files).push_back(std::move(value));
-      }
-    }
-    return given;
-  }
+  // "--" before positional arguments that begin with '-'. Read by hand rather than with CLI11:
+  // three options need no more, and CLI11 added 5 s to the compile time of every file that
+  // includes this header (bench/README.md).
+  KILN_DECL static arguments read_arguments(int argc, const char* const* argv, const command_line_options& options,
+                                            const std::string& program);
 
-  void merge_file(const std::filesystem::path& path) {
-    std::error_code error;
-    if (std::filesystem::is_directory(path, error)) {
-      throw config_error(
-          detail::concat("kiln::config: '", path.string(), "' is a directory, not a configuration file"));
-    }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      throw config_error(detail::concat("kiln::config: cannot open the configuration file '", path.string(),
-                                        "': ", std::strerror(errno), "; check the path given to --config"));
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    merge_json(text.str(), detail::concat("file '", path.string(), "'"));
-  }
+  KILN_DECL void merge_file(const std::filesystem::path& path);
 
-  void merge_json(std::string_view text, const std::string& origin) {
-    json document;
-    try {
-      document = json::parse(text.begin(), text.end(), nullptr, true, /*ignore_comments=*/true);
-    } catch (const json::exception& e) {  // a parse error, or a number beyond a double ("1e400")
-      std::string_view reason = e.what();  // "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
-      if (const auto bracket = reason.find("] "); reason.starts_with('[') && bracket != std::string_view::npos) {
-        reason.remove_prefix(bracket + 2);
-      }
-      throw config_error(detail::concat("kiln::config: ", origin, " is not valid JSON: ", reason));
-    }
-    if (!document.is_object()) {
-      throw config_error(detail::concat("kiln::config: ", origin, " must hold a JSON object such as ",
-                                        "{\"optimizer\": {\"lr\": 0.001}}, not ", document.type_name()));
-    }
-    std::map<std::string, json, std::less<>> flat;
-    flatten(document, "", origin, flat);
-    for (auto& [key, value] : flat) {
-      given_.insert_or_assign(key, given_value{.from_file = std::move(value), .text = {}, .is_text = false,
-                                               .origin = origin, .used = false});
-    }
-  }
+  KILN_DECL void merge_json(std::string_view text, const std::string& origin);
 
   // {"a": {"b": 1}, "c.d": 2} -> "a.b": 1, "c.d": 2. An empty object is a value (so that a key
   // given as {} is reported, not silently dropped).
-  static void flatten(const json& object, const std::string& prefix, const std::string& origin,
-                      std::map<std::string, json, std::less<>>& out) {
-    for (const auto& [name, value] : object.items()) {
-      const std::string key = prefix.empty() ? name : detail::concat(prefix, '.', name);
-      detail::configuration::check_key(key, origin);
-      if (value.is_object() && !value.empty()) {
-        flatten(value, key, origin, out);
-      } else if (!out.emplace(key, value).second) {
-        throw config_error(detail::concat("kiln::config: ", origin, " gives '", key,
-                                          "' twice (as a nested object and as a dotted name); keep one"));
-      }
-    }
-  }
+  KILN_DECL static void flatten(const json& object, const std::string& prefix, const std::string& origin,
+                                std::map<std::string, json, std::less<>>& out);
 
   template <class P>
   void apply_options(const std::string& section, P& policy, std::vector<std::string>& set_here) {
@@ -696,42 +540,7 @@ class config {
   }
 
   // What follows "unknown key '...' (from ...)": the nearest known keys, or what exists.
-  [[nodiscard]] std::string hint(std::string_view key) const {
-    namespace c = detail::configuration;
-    if (effective_.empty()) {
-      return "; nothing has read the configuration yet: read your own keys with config.value(key, default) and "
-             "build the kiln::trainer before calling check_all_used()";
-    }
-    std::vector<std::string> inside, nearest;
-    std::size_t best = std::max<std::size_t>(2, key.size() / 8);  // the farthest a suggestion may be
-    for (const auto& [known, value] : effective_.items()) {
-      if (std::string_view{known}.starts_with(std::string{key} + '.')) inside.push_back(known);
-      const std::size_t d = c::distance(key, known);
-      if (d < best) nearest.clear(), best = d;
-      if (d == best) nearest.push_back(known);
-    }
-    if (!inside.empty()) {
-      if (inside.size() > 8) inside.resize(8), inside.emplace_back("...");
-      return detail::concat("; '", key, "' is a section, not a value: give one of its keys (",
-                            c::joined(inside, ", "), ")");
-    }
-    if (!nearest.empty() && nearest.size() <= 3) {
-      for (auto& k : nearest) k = c::quoted(k);
-      return detail::concat("; did you mean ", c::joined(nearest, " or "), "?");
-    }
-    std::vector<std::string> siblings, sections;
-    for (const auto& [known, value] : effective_.items()) {
-      const auto section = std::string{c::section_of(known)};
-      if (section == c::section_of(key)) siblings.emplace_back(c::name_of(known));
-      if (std::find(sections.begin(), sections.end(), section) == sections.end()) sections.push_back(section);
-    }
-    if (!siblings.empty()) {
-      return detail::concat("; the keys of '", c::section_of(key), "' are ", c::joined(siblings, ", "));
-    }
-    return detail::concat("; the known sections are ", c::joined(sections, ", "),
-                          " (keys of your own are read with config.value(key, default) before the kiln::trainer is "
-                          "built)");
-  }
+  [[nodiscard]] KILN_DECL std::string hint(std::string_view key) const;
 
   std::map<std::string, given_value, std::less<>> given_;
   json effective_ = json::object();
@@ -809,5 +618,229 @@ KILN_DECL std::string joined(const std::vector<std::string>& parts, std::string_
 }
 
 }  // namespace kiln::detail::configuration
+
+namespace kiln {
+
+KILN_DECL config config::from_command_line(int argc, const char* const* argv, const command_line_options& options) {
+  const std::string program = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : "program";
+  const auto given = read_arguments(argc, argv, options, program);
+  if (given.help) {
+    std::fputs(usage(program, options).c_str(), stdout);
+    std::fflush(stdout);
+    std::exit(0);
+  }
+  config result;
+  for (const auto& file : given.files) result.merge_file(file);
+  for (const auto& assignment : given.sets) {
+    const auto equals = assignment.find('=');
+    if (equals == std::string::npos) {
+      throw config_error(detail::concat(
+          "kiln::config: --set expects KEY=VALUE, such as --set optimizer.lr=0.001; got '", assignment, "'"));
+    }
+    const std::string_view text = assignment;
+    result.set(text.substr(0, equals), text.substr(equals + 1), "--set");
+  }
+  result.positional_ = given.positional;
+  return result;
+}
+
+KILN_DECL std::string config::usage(std::string_view program, const command_line_options& options) {
+  std::string out;
+  if (!options.description.empty()) out += options.description + "\n";
+  out += detail::concat("Usage: ", program, " [OPTIONS]");
+  for (const auto& name : options.positional) out += detail::concat(" [", name, "]");
+  out +=
+      "\n\n"
+      "Options:\n"
+      "  -h, --help         Print this help and exit\n"
+      "  --config FILE      A JSON file of options: {\"optimizer\": {\"lr\": 0.001}, \"fit.epochs\": 5}.\n"
+      "                     Repeatable; later files override earlier ones\n"
+      "  --set KEY=VALUE    One option, such as optimizer.lr=0.001 or scheduler.milestones=30,80.\n"
+      "                     Repeatable; overrides the files\n"
+      "\n"
+      "Keys: backbone.*, loss.*, optimizer.*, scheduler.*, fit.*, callbacks.<name>.* (the options of each\n"
+      "policy in the pipeline) and the program's own; an unknown key is an error that lists the known ones.\n";
+  return out;
+}
+
+KILN_DECL config config::from_json(std::string_view text, std::string_view origin) {
+  config result;
+  result.merge_json(text, std::string{origin});
+  return result;
+}
+
+KILN_DECL config config::from_json_file(const std::filesystem::path& path) {
+  config result;
+  result.merge_file(path);
+  return result;
+}
+
+KILN_DECL void config::set(std::string_view key, std::string_view text, std::string_view origin) {
+  detail::configuration::check_key(key, origin);
+  given_.insert_or_assign(std::string{key}, given_value{.from_file = {}, .text = std::string{text}, .is_text = true,
+                                                        .origin = std::string{origin}, .used = false});
+}
+
+KILN_DECL void config::check_all_used() const {
+  std::vector<std::string> problems;
+  for (const auto& [key, given] : given_) {
+    if (!given.used) {
+      problems.push_back(detail::concat("unknown key '", key, "' (from ", given.origin, ")", hint(key)));
+    }
+  }
+  if (!problems.empty()) {
+    throw config_error("kiln::config: " + detail::configuration::joined(problems, "\nkiln::config: "));
+  }
+}
+
+KILN_DECL std::string config::effective_json() const {
+  if (effective_.empty()) return "{}";
+  std::string out = "{";
+  for (const auto& [key, value] : effective_.items()) {
+    out += detail::concat(out.size() > 1 ? ",\n  " : "\n  ", json(key).dump(), ": ",
+                          detail::configuration::text_of(value));
+  }
+  return out += "\n}";
+}
+
+KILN_DECL config::arguments config::read_arguments(int argc, const char* const* argv,
+                                                   const command_line_options& options, const std::string& program) {
+  const auto fail = [&](const std::string& problem) -> config_error {
+    return config_error(detail::concat("kiln::config: ", problem, "; run '", program, " --help' for the usage"));
+  };
+  arguments given;
+  for (int i = 1; i < argc && std::string_view{argv[i]} != "--"; ++i) {
+    const std::string_view word = argv[i];
+    if (word == "-h" || word == "--help") {  // before any error, whatever else is there
+      given.help = true;
+      return given;
+    }
+  }
+  bool options_end = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (options_end || !word.starts_with('-') || word == "-") {
+      if (given.positional.size() == options.positional.size()) {
+        const auto& names = options.positional;
+        throw fail(detail::concat("unexpected argument '", word, "'; ", program,
+                                  names.empty() ? " takes no positional arguments"
+                                                : detail::concat(" takes at most ", names.size(), " (",
+                                                                 detail::configuration::joined(names, ", "), ")")));
+      }
+      given.positional.emplace_back(word);
+    } else if (word == "--") {
+      options_end = true;
+    } else {
+      const auto equals = word.find('=');
+      const std::string_view name = word.substr(0, equals);
+      if (name != "--config" && name != "--set") {
+        throw fail(detail::concat("unknown option '", name,
+                                  "'; the options are --config FILE, --set KEY=VALUE and --help"));
+      }
+      std::string value;
+      if (equals != std::string_view::npos) {
+        value = word.substr(equals + 1);
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        throw fail(detail::concat(name, " needs a value (", name == "--set" ? "KEY=VALUE" : "FILE", ")"));
+      }
+      (name == "--set" ? given.sets : given.files).push_back(std::move(value));
+    }
+  }
+  return given;
+}
+
+KILN_DECL void config::merge_file(const std::filesystem::path& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    throw config_error(
+        detail::concat("kiln::config: '", path.string(), "' is a directory, not a configuration file"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw config_error(detail::concat("kiln::config: cannot open the configuration file '", path.string(),
+                                      "': ", std::strerror(errno), "; check the path given to --config"));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  merge_json(text.str(), detail::concat("file '", path.string(), "'"));
+}
+
+KILN_DECL void config::merge_json(std::string_view text, const std::string& origin) {
+  json document;
+  try {
+    document = json::parse(text.begin(), text.end(), nullptr, true, /*ignore_comments=*/true);
+  } catch (const json::exception& e) {  // a parse error, or a number beyond a double ("1e400")
+    std::string_view reason = e.what();  // "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
+    if (const auto bracket = reason.find("] "); reason.starts_with('[') && bracket != std::string_view::npos) {
+      reason.remove_prefix(bracket + 2);
+    }
+    throw config_error(detail::concat("kiln::config: ", origin, " is not valid JSON: ", reason));
+  }
+  if (!document.is_object()) {
+    throw config_error(detail::concat("kiln::config: ", origin, " must hold a JSON object such as ",
+                                      "{\"optimizer\": {\"lr\": 0.001}}, not ", document.type_name()));
+  }
+  std::map<std::string, json, std::less<>> flat;
+  flatten(document, "", origin, flat);
+  for (auto& [key, value] : flat) {
+    given_.insert_or_assign(key, given_value{.from_file = std::move(value), .text = {}, .is_text = false,
+                                             .origin = origin, .used = false});
+  }
+}
+
+KILN_DECL void config::flatten(const json& object, const std::string& prefix, const std::string& origin,
+                               std::map<std::string, json, std::less<>>& out) {
+  for (const auto& [name, value] : object.items()) {
+    const std::string key = prefix.empty() ? name : detail::concat(prefix, '.', name);
+    detail::configuration::check_key(key, origin);
+    if (value.is_object() && !value.empty()) {
+      flatten(value, key, origin, out);
+    } else if (!out.emplace(key, value).second) {
+      throw config_error(detail::concat("kiln::config: ", origin, " gives '", key,
+                                        "' twice (as a nested object and as a dotted name); keep one"));
+    }
+  }
+}
+
+KILN_DECL std::string config::hint(std::string_view key) const {
+  namespace c = detail::configuration;
+  if (effective_.empty()) {
+    return "; nothing has read the configuration yet: read your own keys with config.value(key, default) and "
+           "build the kiln::trainer before calling check_all_used()";
+  }
+  std::vector<std::string> inside, nearest;
+  std::size_t best = std::max<std::size_t>(2, key.size() / 8);  // the farthest a suggestion may be
+  for (const auto& [known, value] : effective_.items()) {
+    if (std::string_view{known}.starts_with(std::string{key} + '.')) inside.push_back(known);
+    const std::size_t d = c::distance(key, known);
+    if (d < best) nearest.clear(), best = d;
+    if (d == best) nearest.push_back(known);
+  }
+  if (!inside.empty()) {
+    if (inside.size() > 8) inside.resize(8), inside.emplace_back("...");
+    return detail::concat("; '", key, "' is a section, not a value: give one of its keys (",
+                          c::joined(inside, ", "), ")");
+  }
+  if (!nearest.empty() && nearest.size() <= 3) {
+    for (auto& k : nearest) k = c::quoted(k);
+    return detail::concat("; did you mean ", c::joined(nearest, " or "), "?");
+  }
+  std::vector<std::string> siblings, sections;
+  for (const auto& [known, value] : effective_.items()) {
+    const auto section = std::string{c::section_of(known)};
+    if (section == c::section_of(key)) siblings.emplace_back(c::name_of(known));
+    if (std::find(sections.begin(), sections.end(), section) == sections.end()) sections.push_back(section);
+  }
+  if (!siblings.empty()) {
+    return detail::concat("; the keys of '", c::section_of(key), "' are ", c::joined(siblings, ", "));
+  }
+  return detail::concat("; the known sections are ", c::joined(sections, ", "),
+                        " (keys of your own are read with config.value(key, default) before the kiln::trainer is "
+                        "built)");
+}
+
+}  // namespace kiln
 
 #endif  // KILN_FUNCTION_DEFINITIONS

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <kiln/core/metric_values.hpp>
+#include <kiln/detail/linkage.hpp>
 
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
@@ -66,27 +67,13 @@ struct context {
 
   /// Makes the frozen children trainable from the next batch on, in train mode; the optimizer's
   /// parameter groups do not change (the backbone's group simply starts receiving gradients).
-  void unfreeze() {
-    for (const auto& child : frozen) {
-      for (auto& p : child->parameters()) p.requires_grad_(true);
-      child->train();
-    }
-    frozen.clear();
-  }
+  KILN_DECL void unfreeze();
 
   /// Writes a checkpoint of the whole trainer to `path`, atomically (see kiln/core/checkpoint.hpp).
   /// Call it from on_checkpoint, where every callback's state for the epoch is final, or from
   /// on_interrupt: a trainer compiles its checkpoint writer in only when a callback has one of
   /// those hooks (kiln::trainer::has_checkpoint_hooks).
-  void save_checkpoint(const std::filesystem::path& path) const {
-    if (save_ == nullptr) {
-      throw std::logic_error("kiln::context::save_checkpoint: this fit cannot write checkpoints; a "
-                             "kiln::trainer compiles its checkpoint writer in only when a callback has "
-                             "an on_checkpoint or on_interrupt hook, so write checkpoints from one of "
-                             "those (a context made outside a trainer has nothing to save)");
-    }
-    save_(owner_, path);
-  }
+  KILN_DECL void save_checkpoint(const std::filesystem::path& path) const;
 
   /// Set by the trainer: what save_checkpoint calls. A plain pointer, called once an epoch at most.
   void bind_saver(void* owner, void (*save)(void*, const std::filesystem::path&)) noexcept {
@@ -108,3 +95,29 @@ struct context {
 };
 
 }  // namespace kiln
+
+#if KILN_FUNCTION_DEFINITIONS
+
+namespace kiln {
+
+KILN_DECL void context::unfreeze() {
+  for (const auto& child : frozen) {
+    for (auto& p : child->parameters()) p.requires_grad_(true);
+    child->train();
+  }
+  frozen.clear();
+}
+
+KILN_DECL void context::save_checkpoint(const std::filesystem::path& path) const {
+  if (save_ == nullptr) {
+    throw std::logic_error("kiln::context::save_checkpoint: this fit cannot write checkpoints; a "
+                           "kiln::trainer compiles its checkpoint writer in only when a callback has "
+                           "an on_checkpoint or on_interrupt hook, so write checkpoints from one of "
+                           "those (a context made outside a trainer has nothing to save)");
+  }
+  save_(owner_, path);
+}
+
+}  // namespace kiln
+
+#endif  // KILN_FUNCTION_DEFINITIONS

@@ -47,15 +47,7 @@ struct csv_table {
 
   /// The position of the column called `name`; throws std::out_of_range listing the columns
   /// there are when none is.
-  [[nodiscard]] std::int64_t index_of(std::string_view name) const {
-    for (std::size_t i = 0; i < columns.size(); ++i) {
-      if (columns[i] == name) return static_cast<std::int64_t>(i);
-    }
-    std::string known;
-    for (const auto& column : columns) known += (known.empty() ? "'" : ", '") + column + "'";
-    throw std::out_of_range(detail::concat("kiln::data::csv_table('", source, "'): no column is called '", name,
-                                           "'; the columns are ", known));
-  }
+  [[nodiscard]] KILN_DECL std::int64_t index_of(std::string_view name) const;
 
   /// The values of the column called `name`, [rows].
   [[nodiscard]] torch::Tensor column(std::string_view name) const { return values.select(1, index_of(name)); }
@@ -85,6 +77,20 @@ KILN_DECL csv_table read_csv(const std::filesystem::path& path, const csv_option
   return {.columns = std::move(numbers.columns),
           .values = torch::tensor(numbers.values, torch::kFloat64).view({rows, width}).to(options.dtype),
           .source = path.string()};
+}
+
+}  // namespace kiln::data
+
+namespace kiln::data {
+
+KILN_DECL std::int64_t csv_table::index_of(std::string_view name) const {
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i] == name) return static_cast<std::int64_t>(i);
+  }
+  std::string known;
+  for (const auto& column : columns) known += (known.empty() ? "'" : ", '") + column + "'";
+  throw std::out_of_range(detail::concat("kiln::data::csv_table('", source, "'): no column is called '", name,
+                                         "'; the columns are ", known));
 }
 
 }  // namespace kiln::data

@@ -43,49 +43,7 @@ class csv_reader {
 
   /// The next record's fields, quoting undone, into `fields`. On an error, line() is the line
   /// of the record that holds it.
-  csv_status next(std::vector<std::string>& fields) {
-    fields.clear();
-    if (at_ >= text_.size()) return csv_status::end;
-    line_ = next_line_;
-    fields.emplace_back();
-    while (true) {
-      if (at_ < text_.size() && text_[at_] == '"') {
-        ++at_;
-        while (true) {
-          if (at_ >= text_.size()) return csv_status::unterminated_quote;
-          const char c = text_[at_++];
-          if (c == '"') {
-            if (at_ < text_.size() && text_[at_] == '"') {
-              fields.back() += '"';
-              ++at_;
-              continue;
-            }
-            break;
-          }
-          if (c == '\n') ++next_line_;
-          fields.back() += c;
-        }
-        if (at_ < text_.size() && text_[at_] != ',' && text_[at_] != '\n' &&
-            !(text_[at_] == '\r' && (at_ + 1 == text_.size() || text_[at_ + 1] == '\n'))) {
-          return csv_status::text_after_quote;
-        }
-      } else {
-        const auto stop = text_.find_first_of(",\n", at_);
-        const auto end = stop == std::string_view::npos ? text_.size() : stop;
-        auto field = text_.substr(at_, end - at_);
-        if (field.ends_with('\r') && (end == text_.size() || text_[end] == '\n')) field.remove_suffix(1);
-        fields.back() += field;
-        at_ = end;
-      }
-      if (at_ < text_.size() && text_[at_] == '\r') ++at_;  // only before '\n' or the end (checked above)
-      if (at_ >= text_.size()) return csv_status::record;
-      if (text_[at_++] == '\n') {
-        ++next_line_;
-        return csv_status::record;
-      }
-      fields.emplace_back();  // a comma: another field follows
-    }
-  }
+  KILN_DECL csv_status next(std::vector<std::string>& fields);
 
   /// The line (from 1) on which the record last read begins.
   [[nodiscard]] std::int64_t line() const noexcept { return line_; }
@@ -224,6 +182,54 @@ KILN_DECL csv_numbers parse_csv_numbers(std::string_view text, const std::string
   }
   if (table.rows == 0) throw std::runtime_error(where + ": the file has a header but no rows of numbers");
   return table;
+}
+
+}  // namespace kiln::detail
+
+namespace kiln::detail {
+
+KILN_DECL csv_status csv_reader::next(std::vector<std::string>& fields) {
+  fields.clear();
+  if (at_ >= text_.size()) return csv_status::end;
+  line_ = next_line_;
+  fields.emplace_back();
+  while (true) {
+    if (at_ < text_.size() && text_[at_] == '"') {
+      ++at_;
+      while (true) {
+        if (at_ >= text_.size()) return csv_status::unterminated_quote;
+        const char c = text_[at_++];
+        if (c == '"') {
+          if (at_ < text_.size() && text_[at_] == '"') {
+            fields.back() += '"';
+            ++at_;
+            continue;
+          }
+          break;
+        }
+        if (c == '\n') ++next_line_;
+        fields.back() += c;
+      }
+      if (at_ < text_.size() && text_[at_] != ',' && text_[at_] != '\n' &&
+          !(text_[at_] == '\r' && (at_ + 1 == text_.size() || text_[at_ + 1] == '\n'))) {
+        return csv_status::text_after_quote;
+      }
+    } else {
+      const auto stop = text_.find_first_of(",\n", at_);
+      const auto end = stop == std::string_view::npos ? text_.size() : stop;
+      auto field = text_.substr(at_, end - at_);
+      if (field.ends_with('\r') && (end == text_.size() || text_[end] == '\n')) field.remove_suffix(1);
+      fields.back() += field;
+      at_ = end;
+    }
+    if (at_ < text_.size() && text_[at_] == '\r') ++at_;  // only before '\n' or the end (checked above)
+    if (at_ >= text_.size()) return csv_status::record;
+    if (text_[at_++] == '\n') {
+      ++next_line_;
+      return csv_status::record;
+    }
+    fields.emplace_back();  // a comma: another field follows
+  }
 }
 
 }  // namespace kiln::detail

@@ -40,12 +40,7 @@ struct epoch_row {
   /// ctx.metrics in their order, then "lr/group_<i>" for each parameter group.
   std::vector<std::pair<std::string, double>> values;
 
-  [[nodiscard]] const double* find(std::string_view name) const noexcept {
-    for (const auto& [key, value] : values) {
-      if (key == name) return &value;
-    }
-    return nullptr;
-  }
+  [[nodiscard]] KILN_DECL const double* find(std::string_view name) const noexcept;
 };
 
 /// Builds each epoch's row. The learning rates are those in force when the epoch began, the
@@ -72,20 +67,7 @@ class epoch_recorder {
     }
   }
 
-  [[nodiscard]] epoch_row take_row(const context& ctx) {
-    epoch_row row{.epoch = ctx.epoch, .step = ctx.step, .values = {}};
-    row.values.reserve(ctx.metrics.size() + ctx.learning_rates.size());
-    for (const auto& [name, value] : ctx.metrics) row.values.emplace_back(name, value);
-    // Without an on_epoch_begin (hooks called by hand), the rates now in force are the best guess.
-    const auto& rates = learning_rates_ ? *learning_rates_ : ctx.learning_rates;
-    for (std::size_t group = 0; group < rates.size(); ++group) {
-      auto name = learning_rate_name(group);
-      // A callback (kiln::lr_monitor) may have put the rates into ctx.metrics already.
-      if (!ctx.metrics.contains(name)) row.values.emplace_back(std::move(name), rates[group]);
-    }
-    learning_rates_.reset();
-    return row;
-  }
+  [[nodiscard]] KILN_DECL epoch_row take_row(const context& ctx);
 
  private:
   std::optional<std::vector<double>> learning_rates_;
@@ -232,6 +214,32 @@ KILN_DECL void append_to_file(const std::filesystem::path& path, std::string_vie
     done += static_cast<std::size_t>(wrote);
   }
   if (::close(fd) != 0 && errno != EINTR) fail(errno);
+}
+
+}  // namespace kiln::detail
+
+namespace kiln::detail {
+
+KILN_DECL const double* epoch_row::find(std::string_view name) const noexcept {
+  for (const auto& [key, value] : values) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+KILN_DECL epoch_row epoch_recorder::take_row(const context& ctx) {
+  epoch_row row{.epoch = ctx.epoch, .step = ctx.step, .values = {}};
+  row.values.reserve(ctx.metrics.size() + ctx.learning_rates.size());
+  for (const auto& [name, value] : ctx.metrics) row.values.emplace_back(name, value);
+  // Without an on_epoch_begin (hooks called by hand), the rates now in force are the best guess.
+  const auto& rates = learning_rates_ ? *learning_rates_ : ctx.learning_rates;
+  for (std::size_t group = 0; group < rates.size(); ++group) {
+    auto name = learning_rate_name(group);
+    // A callback (kiln::lr_monitor) may have put the rates into ctx.metrics already.
+    if (!ctx.metrics.contains(name)) row.values.emplace_back(std::move(name), rates[group]);
+  }
+  learning_rates_.reset();
+  return row;
 }
 
 }  // namespace kiln::detail
