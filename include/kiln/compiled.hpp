@@ -26,13 +26,17 @@
 #include <kiln/callbacks/early_stopping.hpp>
 #include <kiln/callbacks/gradient_clipping.hpp>
 #include <kiln/callbacks/html_report.hpp>
+// The JSON lines logger and kiln::config need nlohmann/json; without it a program cannot use
+// them, and they are left out here.
+#if __has_include(<nlohmann/json.hpp>)
 #include <kiln/callbacks/jsonl_logger.hpp>
+#endif
 #include <kiln/callbacks/lr_monitor.hpp>
 #include <kiln/callbacks/model_checkpoint.hpp>
 #include <kiln/callbacks/progress_bar.hpp>
 #include <kiln/callbacks/tensorboard.hpp>
 #include <kiln/callbacks/terminate_on_nan.hpp>
-#if __has_include(<nlohmann/json.hpp>)  // kiln::config needs nlohmann/json
+#if __has_include(<nlohmann/json.hpp>)
 #include <kiln/config/config.hpp>
 #endif
 #include <kiln/core/checkpoint.hpp>
