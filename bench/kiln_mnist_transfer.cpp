@@ -4,12 +4,12 @@
 // compile times (bench/compile_time.py), header-only (kiln_mnist_transfer) and with kiln's
 // compiled part (kiln_mnist_transfer_compiled); it runs too. It includes only the kiln headers it
 // uses, as a file whose compile time matters would.
-#include <kiln/core/trainer.hpp>
 #include <kiln/data/batches.hpp>
 #include <kiln/data/mnist.hpp>
 #include <kiln/io/submission.hpp>
 #include <kiln/metrics/accuracy.hpp>
 #include <kiln/model/weights.hpp>
+#include <kiln/trainer/trainer.hpp>
 #include <torch/torch.h>
 
 #include <cstdio>

@@ -4,7 +4,7 @@
 #   1. configure and build kiln_tests, kiln_fault_run and kiln_bench_compare against the LibTorch
 #      inside the PyTorch of $KILN_GPU_PYTHON (default python3), Ninja on every core, keeping
 #      going past a target that fails so that every compile error shows in one run;
-#   2. the CUDA test cases of kiln_tests (tests/core/cuda.cpp, tests/precision/*.cpp,
+#   2. the CUDA test cases of kiln_tests (tests/trainer/cuda.cpp, tests/precision/*.cpp,
 #      tests/execution/cuda_graph.cpp), first, so that a run cut short still has them;
 #   3. the comparison: kiln_bench_compare (kiln and the hand-written LibTorch loop, eager and
 #      captured in a CUDA graph) and compare.py (PyTorch eager, Lightning Trainer), on the

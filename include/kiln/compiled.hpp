@@ -24,6 +24,7 @@
 #include <kiln/callbacks/checkpoint_on_signal.hpp>
 #include <kiln/callbacks/csv_logger.hpp>
 #include <kiln/callbacks/early_stopping.hpp>
+#include <kiln/callbacks/epoch_log.hpp>
 #include <kiln/callbacks/gradient_clipping.hpp>
 #include <kiln/callbacks/html_report.hpp>
 // The JSON lines logger and kiln::config need nlohmann/json; without it a program cannot use
@@ -39,10 +40,8 @@
 #if __has_include(<nlohmann/json.hpp>)
 #include <kiln/config/config.hpp>
 #endif
-#include <kiln/core/checkpoint.hpp>
 #include <kiln/core/context.hpp>
 #include <kiln/core/metric_values.hpp>
-#include <kiln/core/trainer.hpp>
 #include <kiln/data/batches.hpp>
 #include <kiln/data/csv.hpp>
 #include <kiln/data/idx.hpp>
@@ -50,7 +49,6 @@
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/csv.hpp>
 #include <kiln/detail/describe.hpp>
-#include <kiln/detail/epoch_log.hpp>
 #include <kiln/detail/hyperparameters.hpp>
 #include <kiln/detail/idx_header.hpp>
 #include <kiln/detail/seal.hpp>
@@ -68,3 +66,5 @@
 #include <kiln/model/weights.hpp>
 #include <kiln/precision/autocast.hpp>
 #include <kiln/precision/grad_scaler.hpp>
+#include <kiln/trainer/checkpointing.hpp>
+#include <kiln/trainer/trainer.hpp>

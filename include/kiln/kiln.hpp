@@ -22,13 +22,11 @@
 #include <kiln/callbacks/tensorboard.hpp>
 #include <kiln/callbacks/terminate_on_nan.hpp>
 #include <kiln/core/batch.hpp>
-#include <kiln/core/checkpoint.hpp>
 #include <kiln/core/context.hpp>
 #include <kiln/core/metric_values.hpp>
 #include <kiln/core/mode.hpp>
 #include <kiln/core/recipe.hpp>
 #include <kiln/core/role.hpp>
-#include <kiln/core/trainer.hpp>
 #include <kiln/data/batches.hpp>
 #include <kiln/data/csv.hpp>
 #include <kiln/data/idx.hpp>
@@ -49,4 +47,6 @@
 #include <kiln/precision/mixed_precision.hpp>
 #include <kiln/precision/precision.hpp>
 #include <kiln/schedule/schedulers.hpp>
+#include <kiln/trainer/checkpointing.hpp>
+#include <kiln/trainer/trainer.hpp>
 #include <kiln/version.hpp>

@@ -14,10 +14,10 @@
 // logs them.
 #pragma once
 
+#include <kiln/callbacks/epoch_log.hpp>
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/csv.hpp>
-#include <kiln/detail/epoch_log.hpp>
 #include <kiln/detail/linkage.hpp>
 #include <kiln/io/atomic_file.hpp>
 

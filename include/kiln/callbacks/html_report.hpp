@@ -7,9 +7,9 @@
 // in kiln/callbacks/csv_logger.hpp.
 #pragma once
 
+#include <kiln/callbacks/epoch_log.hpp>
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
-#include <kiln/detail/epoch_log.hpp>
 #include <kiln/detail/hyperparameters.hpp>
 #include <kiln/detail/linkage.hpp>
 #include <kiln/io/atomic_file.hpp>

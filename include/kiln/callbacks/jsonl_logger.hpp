@@ -5,8 +5,8 @@
 // the logger is used. The other loggers are listed in kiln/callbacks/csv_logger.hpp.
 #pragma once
 
+#include <kiln/callbacks/epoch_log.hpp>
 #include <kiln/core/context.hpp>
-#include <kiln/detail/epoch_log.hpp>
 #include <kiln/detail/linkage.hpp>
 
 #include <nlohmann/json.hpp>

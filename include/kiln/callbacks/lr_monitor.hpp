@@ -10,8 +10,8 @@
 //   ...  trainer.callback_list().get<kiln::lr_monitor>().history()
 #pragma once
 
+#include <kiln/callbacks/epoch_log.hpp>
 #include <kiln/core/context.hpp>
-#include <kiln/detail/epoch_log.hpp>
 #include <kiln/detail/linkage.hpp>
 #include <kiln/schedule/scheduler.hpp>
 

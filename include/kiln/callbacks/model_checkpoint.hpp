@@ -15,10 +15,10 @@
 //                                          .mode = kiln::mode::max, .keep_best = 3}}
 #pragma once
 
+#include <kiln/callbacks/epoch_log.hpp>
 #include <kiln/core/context.hpp>
 #include <kiln/core/mode.hpp>
 #include <kiln/detail/check.hpp>
-#include <kiln/detail/epoch_log.hpp>
 #include <kiln/detail/linkage.hpp>
 
 #include <algorithm>

@@ -28,9 +28,9 @@
 // tensor of shape [1] holding Markdown. CRC-32C is Boost.CRC's (Boost is already a dependency).
 #pragma once
 
+#include <kiln/callbacks/epoch_log.hpp>
 #include <kiln/core/context.hpp>
 #include <kiln/detail/check.hpp>
-#include <kiln/detail/epoch_log.hpp>
 #include <kiln/detail/hyperparameters.hpp>
 #include <kiln/detail/linkage.hpp>
 

@@ -69,7 +69,7 @@ struct context {
   /// parameter groups do not change (the backbone's group simply starts receiving gradients).
   KILN_DECL void unfreeze();
 
-  /// Writes a checkpoint of the whole trainer to `path`, atomically (see kiln/core/checkpoint.hpp).
+  /// Writes a checkpoint of the whole trainer to `path`, atomically (see kiln/trainer/checkpointing.hpp).
   /// Call it from on_checkpoint, where every callback's state for the epoch is final, or from
   /// on_interrupt: a trainer compiles its checkpoint writer in only when a callback has one of
   /// those hooks (kiln::trainer::has_checkpoint_hooks).

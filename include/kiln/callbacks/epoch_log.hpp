@@ -1,4 +1,4 @@
-// kiln/detail/epoch_log.hpp — what kiln's loggers record of an epoch, and the pieces they share:
+// kiln/callbacks/epoch_log.hpp — what kiln's loggers record of an epoch, and the pieces they share:
 // the row of named values, numbers written so that they read back exactly, tables of values
 // ("val/confusion_matrix[3,5]") put back together, and files appended to safely.
 #pragma once

@@ -1,4 +1,4 @@
-// kiln/core/checkpoint.hpp — what a checkpoint holds, and reading one back with clear errors.
+// kiln/trainer/checkpointing.hpp — what a checkpoint holds, and reading one back with clear errors.
 //
 // A checkpoint is one LibTorch archive (the zip format torch::save writes), followed by kiln's
 // seal: a checksum of every byte before it (kiln/detail/seal.hpp), verified before anything is

@@ -1,4 +1,4 @@
-// kiln/core/trainer.hpp — a training pipeline composed from policies.
+// kiln/trainer/trainer.hpp — a training pipeline composed from policies.
 //
 // The policies are written in any order; each role a list leaves out gets its default (see
 // kiln/core/role.hpp). The trainer expands them into the loop a careful engineer would write
@@ -18,7 +18,6 @@
 
 #include <kiln/callbacks/callbacks.hpp>
 #include <kiln/core/batch.hpp>
-#include <kiln/core/checkpoint.hpp>
 #include <kiln/core/context.hpp>
 #include <kiln/core/metric_values.hpp>
 #include <kiln/core/recipe.hpp>
@@ -26,7 +25,6 @@
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/forward.hpp>
 #include <kiln/detail/linkage.hpp>
-#include <kiln/detail/network.hpp>
 #include <kiln/execution/execution.hpp>
 #include <kiln/io/atomic_file.hpp>
 #include <kiln/loop/accumulate.hpp>
@@ -39,6 +37,8 @@
 #include <kiln/optim/optimizers.hpp>
 #include <kiln/precision/precision.hpp>
 #include <kiln/schedule/schedulers.hpp>
+#include <kiln/trainer/checkpointing.hpp>
+#include <kiln/trainer/network.hpp>
 
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
@@ -63,7 +63,7 @@ namespace kiln {
 /// Runtime settings of one call to fit.
 struct fit_options {
   std::int64_t epochs = 1;  ///< the epoch the fit ends at; a resumed fit counts the epochs before it
-  /// A checkpoint to continue from (see kiln/core/checkpoint.hpp): the fit restores everything
+  /// A checkpoint to continue from (see kiln/trainer/checkpointing.hpp): the fit restores everything
   /// in it and trains epochs [its epoch, epochs). Empty: a fresh fit. Only a pipeline compiled
   /// with checkpoints can resume (trainer::has_checkpoint_hooks); any other refuses.
   std::filesystem::path resume_from;
@@ -367,7 +367,7 @@ class trainer {
   // training step is not marked.
 
   /// Writes everything needed to continue this run to `path`, atomically: a crash during the
-  /// write leaves the previous file whole. See kiln/core/checkpoint.hpp for what it holds.
+  /// write leaves the previous file whole. See kiln/trainer/checkpointing.hpp for what it holds.
   [[gnu::cold]] void save_checkpoint(const std::filesystem::path& path) {
     atomic_write(path, [&](const std::filesystem::path& tmp) {
       auto archive = detail::new_archive();

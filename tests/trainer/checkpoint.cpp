@@ -8,7 +8,7 @@
 #include <kiln/callbacks/early_stopping.hpp>
 #include <kiln/callbacks/model_checkpoint.hpp>
 #include <kiln/callbacks/terminate_on_nan.hpp>
-#include <kiln/core/checkpoint.hpp>
+#include <kiln/trainer/checkpointing.hpp>
 
 #include <csignal>
 #include <filesystem>

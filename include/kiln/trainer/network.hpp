@@ -1,4 +1,4 @@
-// kiln/detail/network.hpp — the module a trainer trains: head(backbone(x)), or backbone(x).
+// kiln/trainer/network.hpp — the module a trainer trains: head(backbone(x)), or backbone(x).
 #pragma once
 
 #include <kiln/detail/check.hpp>
