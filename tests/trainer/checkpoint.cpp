@@ -2,6 +2,7 @@
 // bad checkpoints are refused with a message that names the problem; model_checkpoint keeps the
 // best k; backbone_finetuning unfreezes without touching the optimizer's groups.
 #include "../support.hpp"
+#include "fixtures/pipeline.hpp"
 
 #include <kiln/callbacks/backbone_finetuning.hpp>
 #include <kiln/callbacks/checkpoint_on_signal.hpp>
@@ -231,6 +232,49 @@ TEST_CASE("a checkpoint records its header, counters, history and configuration"
   bool names_optimizer = false;
   for (const auto& [role, type] : info.pipeline) names_optimizer |= role == "optimizer" && type == "kiln::adamw";
   CHECK(names_optimizer);
+}
+
+// format2.pt was written by kiln before the trainer moved to kiln/trainer/ (see
+// fixtures/pipeline.hpp). Training the same pipeline today reaches the same state, up to the
+// last bits that another CPU's BLAS kernels may change.
+TEST_CASE("a checkpoint written by an earlier kiln (format 2) loads, and resumes as the run would have gone on") {
+  const auto fixture = fs::path{KILN_TEST_SOURCE_DIR} / "trainer" / "fixtures" / "format2.pt";
+  const auto info = kiln::read_checkpoint_info(fixture);
+  CHECK(info.format == 2);
+  CHECK(info.epoch == kiln_fixture::epochs);
+  CHECK(info.step == 3 * kiln_fixture::epochs);  // six batches, a step every two
+  REQUIRE(info.pipeline.size() == 7);
+
+  const auto dir = fresh_dir("format2");
+  const auto data = kiln_fixture::batches();
+  auto fresh = kiln_fixture::make_trainer(dir / "fresh");
+  const auto history = fresh.fit(data, data, {.epochs = kiln_fixture::epochs});
+  auto loaded = kiln_fixture::make_trainer(dir / "loaded");
+  loaded.load_checkpoint(fixture);
+
+  CHECK(loaded.state().step == fresh.state().step);
+  CHECK(loaded.state().frozen.size() == 1);
+  CHECK(loaded.state().learning_rates == fresh.state().learning_rates);
+  REQUIRE(info.history.size() == history.size());
+  for (std::size_t e = 0; e < history.size(); ++e) {
+    REQUIRE(info.history[e].size() == history[e].size());
+    for (const auto& [name, value] : history[e]) {
+      CAPTURE(name);
+      CHECK(info.history[e].at(name) == doctest::Approx(value).epsilon(1e-5));
+    }
+  }
+  const auto parameters = kiln::test::snapshot(fresh.model()->parameters());
+  CHECK(kiln::test::max_abs_diff(kiln::test::snapshot(loaded.model()->parameters()), parameters) < 1e-5);
+
+  // Two more epochs from the file end where five uninterrupted epochs do.
+  auto resumed = kiln_fixture::make_trainer(dir / "resumed");
+  resumed.fit(data, data, {.epochs = 5, .resume_from = fixture});
+  auto straight = kiln_fixture::make_trainer(dir / "straight");
+  straight.fit(data, data, {.epochs = 5});
+  CHECK(resumed.state().step == straight.state().step);
+  CHECK(kiln::test::max_abs_diff(kiln::test::snapshot(resumed.model()->parameters()),
+                                 kiln::test::snapshot(straight.model()->parameters())) < 1e-5);
+  CHECK(kiln::test::max_abs_diff(kiln::test::snapshot(resumed.model()->parameters()), parameters) > 1e-3);
 }
 
 TEST_CASE("a resumed fit that reaches its epochs trains no further; a stopped run stays stopped") {
