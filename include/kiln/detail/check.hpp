@@ -89,6 +89,12 @@ void check_option(bool ok, std::string_view where, std::string_view name, std::s
   if (!ok) throw std::invalid_argument(concat(where, ": ", name, " must be ", rule, ", got ", value));
 }
 
+/// Checks a policy's runtime options: calls p.validate() when the policy has one.
+template <class P>
+void validate_policy(const P& p) {
+  if constexpr (requires { p.validate(); }) p.validate();
+}
+
 /// Throws std::invalid_argument unless `value` is finite and >= 0 (check_non_negative), > 0
 /// (check_positive) or in [low, high] (check_in_range).
 KILN_DECL void check_non_negative(std::string_view where, std::string_view name, double value);

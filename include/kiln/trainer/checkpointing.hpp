@@ -1,4 +1,5 @@
-// kiln/trainer/checkpointing.hpp — what a checkpoint holds, and reading one back with clear errors.
+// kiln/trainer/checkpointing.hpp — a trainer's checkpoints: what one holds, the writer that
+// saves a trainer into one, and the reader that restores it, with clear errors.
 //
 // A checkpoint is one LibTorch archive (the zip format torch::save writes), followed by kiln's
 // seal: a checksum of every byte before it (kiln/detail/seal.hpp), verified before anything is
@@ -20,10 +21,11 @@
 //   history/<e>          each completed epoch's metric names and values
 //   hyperparameters      the run's effective configuration, JSON text (empty without one)
 //
-// trainer::save_checkpoint writes it atomically (kiln/io/atomic_file.hpp): a process killed
-// during the write leaves the previous checkpoint whole. trainer::load_checkpoint, or
-// fit(..., {.resume_from = path}), restores every part. fit() and ctx.save_checkpoint reach
-// checkpoints only in pipelines compiled with them (kiln::trainer::has_checkpoint_hooks).
+// trainer::save_checkpoint writes it atomically (kiln/io/atomic_file.hpp), through
+// detail::checkpointing::save below: a process killed during the write leaves the previous
+// checkpoint whole. trainer::load_checkpoint, or fit(..., {.resume_from = path}), restores every
+// part (detail::checkpointing::restore). fit() and ctx.save_checkpoint reach checkpoints only in
+// pipelines compiled with them (kiln::trainer::has_checkpoint_hooks).
 //
 // A callback keeps state across a resume by naming it `state` and giving its type a member
 // `template <class F> void each(F&& f)` that calls f("name", field) for each field to keep;
@@ -44,12 +46,16 @@
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/linkage.hpp>
 #include <kiln/io/archive.hpp>
+#include <kiln/io/atomic_file.hpp>
+#include <kiln/model/weights.hpp>
+#include <kiln/trainer/network.hpp>
 
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -219,6 +225,198 @@ KILN_DECL torch::serialize::InputArchive sub_archive(torch::serialize::InputArch
                                                      const std::string& where);
 
 KILN_DECL checkpoint_info read_info(torch::serialize::InputArchive& archive, const std::string& where);
+
+/// The policy type of each role that decides the numbers a fit produces, as "kiln.pipeline"
+/// records them. Metrics and callbacks are left out: adding a logger to a resumed run is fine,
+/// and callback states match by type.
+template <class T>
+constexpr std::array<std::pair<const char*, std::string_view>, 7> pipeline_roles() {
+  return {{{"backbone", type_name<typename T::backbone_policy>()},
+           {"head", type_name<typename T::head_policy>()},
+           {"freeze", type_name<typename T::freeze_policy>()},
+           {"loss", type_name<typename T::loss_policy>()},
+           {"optimizer", type_name<typename T::optimizer_policy>()},
+           {"scheduler", type_name<typename T::scheduler_policy>()},
+           {"accumulate", type_name<typename T::accumulate_policy>()}}};
+}
+
+/// The checkpoint writer and reader of kiln::trainer T (a friend of T's). They are templates, so
+/// a pipeline compiles them only where it calls them (see trainer::has_checkpoint_hooks).
+struct checkpointing {
+  /// Writes every part listed at the top of this file to `path`, atomically.
+  template <class T>
+  [[gnu::cold]] static void save(T& t, const std::filesystem::path& path) {
+    atomic_write(path, [&](const std::filesystem::path& tmp) {
+      auto archive = new_archive();
+      write(t, archive);
+      save_archive(archive, tmp);
+    });
+  }
+
+  template <class T>
+  [[gnu::cold]] static void write(T& t, torch::serialize::OutputArchive& archive) {
+    auto part = [&](const char* key, auto&& write_part) {
+      auto sub = new_archive();
+      write_part(sub);
+      archive.write(key, sub);
+    };
+    archive.write("kiln.format", checkpoint_format);
+    part("kiln.pipeline", [&](auto& a) {
+      for (const auto& [role, type] : pipeline_roles<T>()) a.write(role, std::string{type});
+    });
+    part("model", [&](auto& a) { t.model_->save(a); });
+    part("optimizer", [&](auto& a) { t.optimizer_.save(a); });
+    part("scheduler", [&](auto& a) { t.scheduler_.save(a); });
+    if constexpr (T::precision_type::scales_loss) {
+      part("precision", [&](auto& a) {
+        auto scaler = t.precision_.scaler().state();
+        state_writer w{a};
+        scaler.each(w);
+      });
+    }
+    part("callbacks", [&](auto& a) {
+      each_persistent_callback(t, [&](const std::string& key, auto& state) {
+        auto one = new_archive();
+        state_writer w{one};
+        state.each(w);
+        a.write(key, one);
+      });
+    });
+    part("counters", [&](auto& a) {
+      state_writer w{a};
+      w("epoch", static_cast<std::int64_t>(t.history_.size()));
+      w("batch", t.interrupted_batch_);  // batches done of an epoch interrupted part way; else 0
+      w("loss_sum", t.loss_sum_.defined() ? t.loss_sum_.detach().cpu() : torch::zeros({}, torch::kDouble));
+      w("samples", t.samples_);
+      w("step", t.ctx_.step);
+      w("passes", t.passes_);
+      w("frozen", static_cast<std::int64_t>(t.ctx_.frozen.size()));
+      w("stopped", t.ctx_.stop_requested());
+    });
+    part("rng", [&](auto& a) { save_generators(a); });
+    part("history", [&](auto& a) { save_history(a, t.history_); });
+    archive.write("hyperparameters", t.ctx_.hyperparameters);
+  }
+
+  /// Restores all but the callbacks' states, which it returns: a fit loads them after
+  /// on_fit_begin, which resets them.
+  template <class T>
+  [[gnu::cold]] static torch::serialize::InputArchive restore(T& t, const std::filesystem::path& path,
+                                                              const std::string& where) {
+    auto archive = open_checkpoint(path, where);
+    check_pipeline<T>(archive, where);
+    const checkpoint_info info = read_info(archive, where);
+    auto model = sub_archive(archive, "model", where);
+    auto optimizer = sub_archive(archive, "optimizer", where);
+    auto scheduler = sub_archive(archive, "scheduler", where);
+    auto counters = sub_archive(archive, "counters", where);
+    auto rng = sub_archive(archive, "rng", where);
+    std::int64_t passes = 0, frozen = 0, batch = 0, samples = 0;
+    torch::Tensor loss_sum;
+    state_reader read{counters, where + ", counters"};
+    read("passes", passes);
+    read("frozen", frozen);
+    read("batch", batch);
+    read("loss_sum", loss_sum);
+    read("samples", samples);
+    if (batch < 0 || samples < 0 || loss_sum.numel() != 1) {
+      throw checkpoint_error(where + ": the counters are corrupt");
+    }
+    const auto pipeline_frozen = static_cast<std::int64_t>(T::frozen_children);
+    if (frozen != 0 && frozen != pipeline_frozen) {
+      throw checkpoint_error(concat(where, ": the checkpoint has ", frozen,
+                                    " frozen backbone children, this pipeline freezes ", pipeline_frozen));
+    }
+    try {
+      load_module(*t.model_, model, where, "");
+    } catch (const c10::Error& e) {
+      throw checkpoint_error(concat(where, ": the weights do not load (", first_line(e.what()), ")"));
+    } catch (const std::runtime_error& e) {
+      throw checkpoint_error(e.what());
+    }
+    try {
+      t.optimizer_.load(optimizer);
+    } catch (const c10::Error& e) {
+      throw checkpoint_error(concat(where, ": the optimizer state does not fit this optimizer (",
+                                    first_line(e.what()), ")"));
+    }
+    try {
+      t.scheduler_.load(scheduler);
+    } catch (const std::exception& e) {
+      throw checkpoint_error(concat(where, ": the scheduler state does not fit this scheduler (",
+                                    first_line(e.what()), ")"));
+    }
+    auto& ctx = t.ctx_;
+    if (frozen == 0) {
+      ctx.unfreeze();
+    } else if (ctx.frozen.empty()) {
+      ctx.frozen = freeze_children<T::frozen_children>(t.model_->backbone());
+    }
+    if constexpr (T::precision_type::scales_loss) {  // a checkpoint of a run without loss scaling has none
+      torch::serialize::InputArchive precision;
+      if (archive.try_read("precision", precision)) {
+        auto scaler = t.precision_.scaler().state();
+        state_reader r{precision, where + ", loss scaler"};
+        scaler.each(r);
+        t.precision_.scaler().load_state(scaler);
+      }
+    }
+    load_generators(rng, where);
+    t.history_ = info.history;
+    ctx.metrics = t.history_.empty() ? metric_values{} : t.history_.back();
+    ctx.step = info.step;
+    ctx.learning_rates = t.scheduler_.learning_rates();
+    ctx.restore_stop(info.stopped);
+    t.passes_ = passes;
+    t.resume_batch_ = batch;
+    t.loss_sum_ = loss_sum.to(torch::TensorOptions(t.device_).dtype(torch::kDouble)).reshape({});
+    t.samples_ = samples;
+    return sub_archive(archive, "callbacks", where);
+  }
+
+  template <class T>
+  [[gnu::cold]] static void check_pipeline(torch::serialize::InputArchive& archive, const std::string& where) {
+    auto saved = sub_archive(archive, "kiln.pipeline", where);
+    for (const auto& [role, ours] : pipeline_roles<T>()) {
+      std::string theirs;
+      state_reader{saved, where + ", pipeline"}(role, theirs);
+      if (theirs != ours) {
+        throw checkpoint_error(concat(where, ": the checkpoint was written by another pipeline: its ", role, " is ",
+                                      theirs, ", this trainer's is ", ours));
+      }
+    }
+  }
+
+  /// A callback whose state the checkpoint lacks (one added since) keeps its fresh state.
+  template <class T>
+  [[gnu::cold]] static void load_callback_states(T& t, torch::serialize::InputArchive& archive,
+                                                 const std::string& where) {
+    each_persistent_callback(t, [&](const std::string& key, auto& state) {
+      torch::serialize::InputArchive one;
+      if (!archive.try_read(key, one)) return;
+      state = std::remove_cvref_t<decltype(state)>{};
+      state_reader r{one, where + ", callback " + key};
+      state.each(r);
+    });
+  }
+
+  /// Calls f("<type>#<k>", state) for each callback with a persistent state; k counts the
+  /// callbacks of that type before it, so that two loggers keep their own states.
+  template <class T, class F>
+  static void each_persistent_callback(T& t, F&& f) {
+    std::vector<std::string_view> seen;
+    t.callbacks_.each([&](auto& callback) {
+      using C = std::remove_cvref_t<decltype(callback)>;
+      if constexpr (HasPersistentState<C>) {
+        constexpr std::string_view type = type_name<C>();
+        std::size_t k = 0;
+        for (const auto seen_type : seen) k += seen_type == type;
+        seen.push_back(type);
+        f(concat(type, '#', k), callback.state);
+      }
+    });
+  }
+};
 
 }  // namespace detail
 

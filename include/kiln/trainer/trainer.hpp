@@ -14,6 +14,19 @@
 //
 // Built with a runtime configuration first (kiln::config, from kiln/config/config.hpp), the
 // trainer takes each policy's options from it — see the constructor.
+//
+// The trainer stands above the roles it composes (kiln/core/ is the ground they share), and this
+// folder holds it in parts, each owning one thing:
+//
+//   trainer.hpp        the class: which policy plays each role (every composition rule is a
+//                      static_assert here), the members, fit / validate / predict and the
+//                      checkpoint calls, and the outline of a fit, epoch by epoch
+//   network.hpp        assembling the network: backbone and its weights, head, freeze<N>,
+//                      parameter groups and discriminative learning rates
+//   epoch.hpp          the epoch loop: a training pass, the optimizer step with accumulation,
+//                      the scheduler's advances, the evaluation pass
+//   checkpointing.hpp  the checkpoint format, its writer and its reader
+//   configuration.hpp  fit_options, and what the trainer takes from a kiln::config
 #pragma once
 
 #include <kiln/callbacks/callbacks.hpp>
@@ -26,25 +39,24 @@
 #include <kiln/detail/forward.hpp>
 #include <kiln/detail/linkage.hpp>
 #include <kiln/execution/execution.hpp>
-#include <kiln/io/atomic_file.hpp>
 #include <kiln/loop/accumulate.hpp>
 #include <kiln/loss/losses.hpp>
 #include <kiln/metrics/metrics.hpp>
 #include <kiln/model/backbone.hpp>
 #include <kiln/model/freeze.hpp>
 #include <kiln/model/head.hpp>
-#include <kiln/model/weights.hpp>
 #include <kiln/optim/optimizers.hpp>
 #include <kiln/precision/precision.hpp>
 #include <kiln/schedule/schedulers.hpp>
 #include <kiln/trainer/checkpointing.hpp>
+#include <kiln/trainer/configuration.hpp>
+#include <kiln/trainer/epoch.hpp>
 #include <kiln/trainer/network.hpp>
 
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 #include <torch/utils.h>
 
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -59,21 +71,6 @@
 #include <vector>
 
 namespace kiln {
-
-/// Runtime settings of one call to fit.
-struct fit_options {
-  std::int64_t epochs = 1;  ///< the epoch the fit ends at; a resumed fit counts the epochs before it
-  /// A checkpoint to continue from (see kiln/trainer/checkpointing.hpp): the fit restores everything
-  /// in it and trains epochs [its epoch, epochs). Empty: a fresh fit. Only a pipeline compiled
-  /// with checkpoints can resume (trainer::has_checkpoint_hooks); any other refuses.
-  std::filesystem::path resume_from;
-
-  /// The runtime options by name, for kiln::config ("fit.epochs", "fit.resume_from").
-  template <class F>
-  void each_option(F&& f) { f("epochs", epochs); f("resume_from", resume_from); }
-
-  void validate() const { detail::check_option(epochs >= 1, "kiln::fit", "epochs", "at least 1", epochs); }
-};
 
 /// One metric_values per epoch, in order.
 using history = std::vector<metric_values>;
@@ -97,68 +94,8 @@ constexpr std::size_t depth_or_zero() {
 // asking for it.
 using missing_backbone = backbone<torch::nn::Identity>;
 
-template <class P>
-void validate_policy(const P& p) {
-  if constexpr (requires { p.validate(); }) p.validate();
-}
-
-// The names of the metrics in kiln::metrics<Ms...>, without prefix.
-template <class Metrics>
-struct metric_names;
-template <class... Ms>
-struct metric_names<metrics<Ms...>> {
-  static std::vector<std::string_view> get() { return {Ms::name...}; }
-};
-
-/// True when a pipeline with these metrics computes `name` in a fit with validation data.
-template <class Metrics>
-constexpr bool computes_metric(std::string_view name) {
-  return name == "train/loss" || name == "val/loss" ||
-         (name.starts_with("val/") && Metrics::has(name.substr(4)));
-}
-
 template <class>
 inline constexpr bool dependent_true = true;
-
-/// What a trainer needs of a runtime configuration; kiln::config (kiln/config/config.hpp) is
-/// one. Only the shape is asked for here, so that this header includes no JSON or CLI library.
-template <class C>
-concept ConfigSource = std::copy_constructible<C> && requires(C& c, const C& cc, fit_options& options) {
-  c.apply(std::string_view{}, options);
-  cc.check_all_used();
-  { cc.effective_json() } -> std::convertible_to<std::string>;
-};
-
-// Applied to each policy as the trainer takes it: nothing, or the configuration's section of the
-// policy's role ("optimizer", "callbacks", ...) when the configuration can apply to it.
-struct no_configuration {
-  template <class P>
-  void operator()(P&) const noexcept {}
-};
-template <class C>
-struct configure_with {
-  C& config;
-  template <class P>
-  void operator()(P& policy) const {
-    if constexpr (requires { config.apply(role_of_t<P>::name, policy); }) config.apply(role_of_t<P>::name, policy);
-  }
-};
-
-// A copy of the configuration a trainer was built with, to apply "fit.*" to the options of each
-// fit and record them; held behind void so that this header needs nothing of the config's type.
-struct fit_configuration {
-  std::shared_ptr<void> config;
-  std::string (*apply)(void* config, fit_options& options) = nullptr;
-
-  template <class C>
-  static fit_configuration of(const C& c) {
-    return {std::make_shared<C>(c), [](void* copy, fit_options& options) -> std::string {
-              auto& config = *static_cast<C*>(copy);
-              config.apply("fit", options);
-              return config.effective_json();
-            }};
-  }
-};
 
 }  // namespace detail
 
@@ -321,7 +258,7 @@ class trainer {
   template <BatchRange Data>
   metric_values validate(Data&& data) {
     metric_values out;
-    evaluate(data, out);
+    detail::epoch_loop::evaluate(*this, data, out);
     return out;
   }
 
@@ -368,13 +305,7 @@ class trainer {
 
   /// Writes everything needed to continue this run to `path`, atomically: a crash during the
   /// write leaves the previous file whole. See kiln/trainer/checkpointing.hpp for what it holds.
-  [[gnu::cold]] void save_checkpoint(const std::filesystem::path& path) {
-    atomic_write(path, [&](const std::filesystem::path& tmp) {
-      auto archive = detail::new_archive();
-      write_checkpoint(archive);
-      detail::save_archive(archive, tmp);
-    });
-  }
+  [[gnu::cold]] void save_checkpoint(const std::filesystem::path& path) { detail::checkpointing::save(*this, path); }
 
   /// Restores everything a checkpoint holds: weights, optimizer, scheduler, callback states,
   /// counters, random-number generators, history. Throws kiln::checkpoint_error naming the
@@ -383,11 +314,14 @@ class trainer {
   /// To continue training, pass the path as fit_options::resume_from instead.
   [[gnu::cold]] void load_checkpoint(const std::filesystem::path& path) {
     const std::string where = "kiln::trainer::load_checkpoint('" + path.string() + "')";
-    auto callback_states = restore(path, where);
-    load_callback_states(callback_states, where);
+    auto callback_states = detail::checkpointing::restore(*this, path, where);
+    detail::checkpointing::load_callback_states(*this, callback_states, where);
   }
 
  private:
+  friend struct detail::epoch_loop;
+  friend struct detail::checkpointing;
+
   // The policy of a role, as given or defaulted, configured.
   template <class P, class Configure>
   static P take(const std::tuple<Policies&...>& policies, const Configure& configure) {
@@ -411,14 +345,15 @@ class trainer {
         optimizer_policy_(take<optimizer_policy>(policies, configure)),
         metrics_(take<metrics_policy>(policies, configure)),
         callbacks_(take<callbacks_policy>(policies, configure)),
-        model_(build_network(backbone_, take<head_policy>(policies, configure))),
+        model_(detail::build_network<network_type>(backbone_, take<head_policy>(policies, configure))),
         optimizer_(param_groups(), optimizer_policy_.options()),
-        scheduler_(take<scheduler_policy>(policies, configure), with_group_rates(optimizer_)),
+        scheduler_(take<scheduler_policy>(policies, configure),
+                   detail::with_group_rates<optimizer_options>(optimizer_, group_rates())),
         precision_(validated(take<precision_policy>(policies, configure))),
         execution_(validated(take<execution_policy>(policies, configure))),
         ctx_{*model_, optimizer_} {
     ctx_.learning_rates = scheduler_.learning_rates();
-    ctx_.frozen = freeze_children(model_->backbone());
+    ctx_.frozen = detail::freeze_children<frozen_children>(model_->backbone());
     if constexpr (has_checkpoint_hooks) enable_checkpoints();
   }
 
@@ -428,8 +363,8 @@ class trainer {
     ctx_.bind_saver(this, [](void* self, const std::filesystem::path& path) {
       static_cast<trainer*>(self)->save_checkpoint(path);
     });
-    restore_ = &trainer::restore;
-    load_callback_states_ = &trainer::load_callback_states;
+    restore_ = &detail::checkpointing::restore<trainer>;
+    load_callback_states_ = &detail::checkpointing::load_callback_states<trainer>;
   }
 
   template <class P>
@@ -438,63 +373,14 @@ class trainer {
     return p;
   }
 
-  [[gnu::cold]] static network_type build_network(backbone_policy& b, head_policy h) {
-    detail::validate_policy(b);
-    if (!b.weights.empty()) load_weights(b.module, b.weights);
-    if constexpr (has_head) {
-      return network_type(b.module, std::move(h.module));
-    } else {
-      return network_type(b.module, typename network_type::ContainedType::head_type{});
-    }
-  }
-
-  [[gnu::cold]] static std::vector<std::shared_ptr<torch::nn::Module>> freeze_children(backbone_module& b) {
-    auto children = b->children();
-    if (frozen_children > children.size()) {
-      throw std::invalid_argument(detail::concat(
-          "kiln::freeze<", frozen_children, ">: the backbone has only ", children.size(),
-          " top-level children; freeze at most ", children.size()));
-    }
-    children.resize(frozen_children);
-    for (const auto& child : children) {
-      for (auto& p : child->parameters()) {
-        p.requires_grad_(false);
-        p.mutable_grad().reset();  // a stale gradient would still feed weight decay and momentum
-      }
-    }
-    return children;
-  }
-
-  // The learning rate of each parameter group: the backbone's, then the head's.
   std::vector<double> group_rates() const {
-    if constexpr (has_head) return {optimizer_policy_.lr * backbone_.lr_ratio, optimizer_policy_.lr};
-    return {optimizer_policy_.lr};
+    return detail::group_rates<has_head>(optimizer_policy_.lr, backbone_.lr_ratio);
   }
 
   [[gnu::cold]] std::vector<torch::optim::OptimizerParamGroup> param_groups() {
     detail::validate_policy(loss_);
     detail::validate_policy(optimizer_policy_);
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    const auto rates = group_rates();
-    auto group = [&](std::vector<torch::Tensor> params, double lr) {
-      auto options = std::make_unique<optimizer_options>(optimizer_policy_.options());
-      options->lr(lr);
-      groups.emplace_back(std::move(params), std::move(options));
-    };
-    group(model_->backbone()->parameters(), rates[0]);
-    if constexpr (has_head) group(model_->head()->parameters(), rates[1]);
-    return groups;
-  }
-
-  // LibTorch 2.x's optimizers give a group's option that equals its options class's default
-  // (SGD's lr 1e-3, say) the optimizer's default instead, so a backbone rate that happens to be
-  // exactly that would become the head's: the rates are set again once the groups are in place.
-  [[gnu::cold]] optimizer_type& with_group_rates(optimizer_type& optimizer) const {
-    const auto rates = group_rates();
-    for (std::size_t i = 0; i < rates.size(); ++i) {
-      static_cast<optimizer_options&>(optimizer.param_groups()[i].options()).lr(rates[i]);
-    }
-    return optimizer;
+    return detail::param_groups(model_, optimizer_policy_.options(), group_rates());
   }
 
   // The options a fit runs with: the configuration's "fit.*" over the caller's, recorded.
@@ -505,8 +391,10 @@ class trainer {
     return options;
   }
 
+  // The outline of a fit: the hooks in their order around the epoch loop's passes.
   template <class Train, class Val>
   history run_fit(Train& train, Val* val, const fit_options& options) {
+    using loop = detail::epoch_loop;
     options.validate();
     const bool resuming = !options.resume_from.empty();
     if (resuming && restore_ == nullptr) detail::throw_cannot_resume(options.resume_from);
@@ -516,376 +404,34 @@ class trainer {
     torch::serialize::InputArchive callback_states;
     const std::string where =
         resuming ? "kiln::trainer::fit: resuming from '" + options.resume_from.string() + "'" : std::string{};
-    if (resuming) callback_states = (this->*restore_)(options.resume_from, where);
-    prepare_scheduler(train, val != nullptr, options);
+    if (resuming) callback_states = restore_(*this, options.resume_from, where);
+    loop::prepare_scheduler(*this, train, val != nullptr, options.epochs);
     ctx_.max_epochs = options.epochs;
     callbacks_.template run<hook::fit_begin>(ctx_);
-    if (resuming) (this->*load_callback_states_)(callback_states, where);  // after fit_begin, which resets them
+    if (resuming) load_callback_states_(*this, callback_states, where);  // after fit_begin, which resets them
     for (auto epoch = static_cast<std::int64_t>(history_.size());
          epoch < options.epochs && !ctx_.stop_requested() && !ctx_.interrupted(); ++epoch) {
       ctx_.epoch = epoch;
       // Data that can replay a pass's order (kiln::data::tensor_batches) gets the pass number,
       // so that a resumed run sees the batches the uninterrupted one would have seen.
       if constexpr (requires { train.set_epoch(passes_); }) train.set_epoch(passes_);
-      train_epoch(train);
+      loop::train(*this, train);
       if (interrupted_batch_ > 0) {  // mid-epoch: no validation, the epoch is not done
         callbacks_.template run<hook::interrupt>(ctx_);
         break;
       }
       ++passes_;
       if (val != nullptr && !ctx_.stop_requested()) {
-        evaluate(*val, ctx_.metrics);
+        loop::evaluate(*this, *val, ctx_.metrics);
         callbacks_.template run<hook::validation_end>(ctx_);
       }
-      if (scheduler_.interval() == interval::epoch) advance_scheduler();
+      if (scheduler_.interval() == interval::epoch) loop::advance_scheduler(*this);
       callbacks_.template run<hook::epoch_end>(ctx_);
       history_.push_back(ctx_.metrics);
       callbacks_.template run<hook::checkpoint>(ctx_);
     }
     callbacks_.template run<hook::fit_end>(ctx_);
     return history_;
-  }
-
-  // The policy type of each role that decides the numbers a fit produces. Metrics and callbacks
-  // are left out: adding a logger to a resumed run is fine, and callback states match by type.
-  [[gnu::cold]] void write_pipeline(torch::serialize::OutputArchive& archive) const {
-    auto put = [&](const char* role, std::string_view type) { archive.write(role, std::string{type}); };
-    put("backbone", detail::type_name<backbone_policy>());
-    put("head", detail::type_name<head_policy>());
-    put("freeze", detail::type_name<freeze_policy>());
-    put("loss", detail::type_name<loss_policy>());
-    put("optimizer", detail::type_name<optimizer_policy>());
-    put("scheduler", detail::type_name<scheduler_policy>());
-    put("accumulate", detail::type_name<accumulate_policy>());
-  }
-
-  [[gnu::cold]] void write_checkpoint(torch::serialize::OutputArchive& archive) {
-    auto part = [&](const char* key, auto&& write) {
-      auto sub = detail::new_archive();
-      write(sub);
-      archive.write(key, sub);
-    };
-    archive.write("kiln.format", detail::checkpoint_format);
-    part("kiln.pipeline", [&](auto& a) { write_pipeline(a); });
-    part("model", [&](auto& a) { model_->save(a); });
-    part("optimizer", [&](auto& a) { optimizer_.save(a); });
-    part("scheduler", [&](auto& a) { scheduler_.save(a); });
-    if constexpr (precision_type::scales_loss) {
-      part("precision", [&](auto& a) {
-        auto scaler = precision_.scaler().state();
-        detail::state_writer w{a};
-        scaler.each(w);
-      });
-    }
-    part("callbacks", [&](auto& a) {
-      each_persistent_callback([&](const std::string& key, auto& state) {
-        auto one = detail::new_archive();
-        detail::state_writer w{one};
-        state.each(w);
-        a.write(key, one);
-      });
-    });
-    part("counters", [&](auto& a) {
-      detail::state_writer w{a};
-      w("epoch", static_cast<std::int64_t>(history_.size()));
-      w("batch", interrupted_batch_);  // batches done of an epoch interrupted part way; else 0
-      w("loss_sum", loss_sum_.defined() ? loss_sum_.detach().cpu() : torch::zeros({}, torch::kDouble));
-      w("samples", samples_);
-      w("step", ctx_.step);
-      w("passes", passes_);
-      w("frozen", static_cast<std::int64_t>(ctx_.frozen.size()));
-      w("stopped", ctx_.stop_requested());
-    });
-    part("rng", [&](auto& a) { detail::save_generators(a); });
-    part("history", [&](auto& a) { detail::save_history(a, history_); });
-    archive.write("hyperparameters", ctx_.hyperparameters);
-  }
-
-  // Calls f("<type>#<k>", state) for each callback with a persistent state; k counts the
-  // callbacks of that type before it, so that two loggers keep their own states.
-  template <class F>
-  void each_persistent_callback(F&& f) {
-    std::vector<std::string_view> seen;
-    callbacks_.each([&](auto& callback) {
-      using C = std::remove_cvref_t<decltype(callback)>;
-      if constexpr (detail::HasPersistentState<C>) {
-        constexpr std::string_view type = detail::type_name<C>();
-        std::size_t k = 0;
-        for (const auto t : seen) k += t == type;
-        seen.push_back(type);
-        f(detail::concat(type, '#', k), callback.state);
-      }
-    });
-  }
-
-  // Restores all but the callbacks' states, which it returns for after on_fit_begin.
-  [[gnu::cold]] torch::serialize::InputArchive restore(const std::filesystem::path& path, const std::string& where) {
-    auto archive = detail::open_checkpoint(path, where);
-    check_pipeline(archive, where);
-    const checkpoint_info info = detail::read_info(archive, where);
-    auto model = detail::sub_archive(archive, "model", where);
-    auto optimizer = detail::sub_archive(archive, "optimizer", where);
-    auto scheduler = detail::sub_archive(archive, "scheduler", where);
-    auto counters = detail::sub_archive(archive, "counters", where);
-    auto rng = detail::sub_archive(archive, "rng", where);
-    std::int64_t passes = 0, frozen = 0, batch = 0, samples = 0;
-    torch::Tensor loss_sum;
-    detail::state_reader read{counters, where + ", counters"};
-    read("passes", passes);
-    read("frozen", frozen);
-    read("batch", batch);
-    read("loss_sum", loss_sum);
-    read("samples", samples);
-    if (batch < 0 || samples < 0 || loss_sum.numel() != 1) {
-      throw checkpoint_error(where + ": the counters are corrupt");
-    }
-    const auto pipeline_frozen = static_cast<std::int64_t>(frozen_children);
-    if (frozen != 0 && frozen != pipeline_frozen) {
-      throw checkpoint_error(detail::concat(where, ": the checkpoint has ", frozen,
-                                            " frozen backbone children, this pipeline freezes ", pipeline_frozen));
-    }
-    try {
-      detail::load_module(*model_, model, where, "");
-    } catch (const c10::Error& e) {
-      throw checkpoint_error(detail::concat(where, ": the weights do not load (", detail::first_line(e.what()), ")"));
-    } catch (const std::runtime_error& e) {
-      throw checkpoint_error(e.what());
-    }
-    try {
-      optimizer_.load(optimizer);
-    } catch (const c10::Error& e) {
-      throw checkpoint_error(detail::concat(where, ": the optimizer state does not fit this optimizer (",
-                                            detail::first_line(e.what()), ")"));
-    }
-    try {
-      scheduler_.load(scheduler);
-    } catch (const std::exception& e) {
-      throw checkpoint_error(detail::concat(where, ": the scheduler state does not fit this scheduler (",
-                                            detail::first_line(e.what()), ")"));
-    }
-    if (frozen == 0) {
-      ctx_.unfreeze();
-    } else if (ctx_.frozen.empty()) {
-      ctx_.frozen = freeze_children(model_->backbone());
-    }
-    if constexpr (precision_type::scales_loss) {  // a checkpoint of a run without loss scaling has none
-      torch::serialize::InputArchive precision;
-      if (archive.try_read("precision", precision)) {
-        auto scaler = precision_.scaler().state();
-        detail::state_reader r{precision, where + ", loss scaler"};
-        scaler.each(r);
-        precision_.scaler().load_state(scaler);
-      }
-    }
-    detail::load_generators(rng, where);
-    history_ = info.history;
-    ctx_.metrics = history_.empty() ? metric_values{} : history_.back();
-    ctx_.step = info.step;
-    ctx_.learning_rates = scheduler_.learning_rates();
-    ctx_.restore_stop(info.stopped);
-    passes_ = passes;
-    resume_batch_ = batch;
-    loss_sum_ = loss_sum.to(torch::TensorOptions(device_).dtype(torch::kDouble)).reshape({});
-    samples_ = samples;
-    return detail::sub_archive(archive, "callbacks", where);
-  }
-
-  [[gnu::cold]] void check_pipeline(torch::serialize::InputArchive& archive, const std::string& where) const {
-    auto saved = detail::sub_archive(archive, "kiln.pipeline", where);
-    auto check = [&](const char* role, std::string_view ours) {
-      std::string theirs;
-      detail::state_reader{saved, where + ", pipeline"}(role, theirs);
-      if (theirs != ours) {
-        throw checkpoint_error(detail::concat(where, ": the checkpoint was written by another pipeline: its ", role,
-                                              " is ", theirs, ", this trainer's is ", ours));
-      }
-    };
-    check("backbone", detail::type_name<backbone_policy>());
-    check("head", detail::type_name<head_policy>());
-    check("freeze", detail::type_name<freeze_policy>());
-    check("loss", detail::type_name<loss_policy>());
-    check("optimizer", detail::type_name<optimizer_policy>());
-    check("scheduler", detail::type_name<scheduler_policy>());
-    check("accumulate", detail::type_name<accumulate_policy>());
-  }
-
-  // A callback whose state the checkpoint lacks (one added since) keeps its fresh state.
-  [[gnu::cold]] void load_callback_states(torch::serialize::InputArchive& archive, const std::string& where) {
-    each_persistent_callback([&](const std::string& key, auto& state) {
-      torch::serialize::InputArchive one;
-      if (!archive.try_read(key, one)) return;
-      state = std::remove_cvref_t<decltype(state)>{};
-      detail::state_reader r{one, where + ", callback " + key};
-      state.each(r);
-    });
-  }
-
-  template <class Train>
-  void train_epoch(Train& train) {
-    model_->train();
-    for (const auto& child : ctx_.frozen) child->eval();
-    if constexpr (requires { std::size(train); }) {
-      ctx_.batches_per_epoch = static_cast<std::int64_t>(std::size(train));
-    }
-    const std::int64_t skip = std::exchange(resume_batch_, 0);  // a checkpoint's mid-epoch position
-    ctx_.batch = skip;  // > 0 tells the hooks that this epoch is resumed part way
-    callbacks_.template run<hook::epoch_begin>(ctx_);
-    precision_.prepare(device_);
-    if (skip == 0) {
-      loss_sum_ = torch::zeros({}, torch::TensorOptions(device_).dtype(torch::kDouble));
-      samples_ = 0;
-    }
-    std::size_t in_window = 0;
-    ctx_.batch = 0;
-    for (const auto& batch : train) {
-      if (ctx_.batch < skip) {  // trained before the checkpoint
-        ++ctx_.batch;
-        continue;
-      }
-      auto [input, target] = detail::unpack(batch, device_);
-      callbacks_.template run<hook::batch_begin>(ctx_);
-      torch::Tensor loss;
-      if constexpr (captures_step) {
-        loss = execution_.run(input, target, [this](const torch::Tensor& x, const torch::Tensor& y) {
-          return whole_step(x, y);
-        });
-      } else {
-        if (in_window == 0) optimizer_.zero_grad();
-        loss = precision_.forward([&] {
-          const torch::Tensor output = detail::forward_explained(model_, input, ctx_.batch);
-          return detail::loss_explained(loss_, output, target, /*check_values=*/ctx_.batch == skip);
-        });
-        if constexpr (accumulation == 1) {
-          precision_.backward(loss);
-        } else {
-          precision_.backward(loss.div(static_cast<double>(accumulation)));
-        }
-      }
-      {
-        torch::NoGradGuard no_grad;  // in place, no graph, no allocation
-        loss_sum_.add_(loss, input.size(0));
-      }
-      samples_ += input.size(0);
-      if constexpr (wants_batch_loss) ctx_.loss = loss;
-      if constexpr (captures_step) {
-        count_step();  // the graph took the optimizer step
-      } else if (++in_window == accumulation) {
-        optimizer_step();
-        in_window = 0;
-      }
-      callbacks_.template run<hook::batch_end>(ctx_);
-      ++ctx_.batch;
-      if (ctx_.stop_requested()) break;
-      if (ctx_.interrupted() && in_window == 0) {
-        interrupted_batch_ = ctx_.batch;
-        return;
-      }
-    }
-    if constexpr (accumulation > 1) {
-      if (in_window > 0) {  // the epoch's last, partial window: mean over its real size
-        torch::NoGradGuard no_grad;
-        const double scale = static_cast<double>(accumulation) / static_cast<double>(in_window);
-        for (auto& p : model_->parameters()) {
-          if (p.grad().defined()) p.mutable_grad().mul_(scale);
-        }
-        optimizer_step();
-      }
-    }
-    if (samples_ == 0) {
-      throw std::invalid_argument("kiln::trainer::fit: the training data produced no batches");
-    }
-    ctx_.metrics.set("train/loss", loss_sum_.item<double>() / static_cast<double>(samples_));
-  }
-
-  void optimizer_step() {
-    if constexpr (precision_type::scales_loss) precision_.unscale(optimizer_);  // callbacks see true gradients
-    callbacks_.template run<hook::before_optimizer_step>(ctx_);
-    if constexpr (precision_type::scales_loss) {
-      if (!precision_.step(optimizer_)) return;  // an inf/NaN gradient: not a step (mixed_precision.hpp)
-    } else {
-      optimizer_.step();
-    }
-    count_step();
-  }
-
-  void count_step() {
-    ++ctx_.step;
-    if (scheduler_.interval() == interval::step) advance_scheduler();
-  }
-
-  // One whole step, as kiln::cuda_graph captures it: accumulate<1>, no loss scaling.
-  torch::Tensor whole_step(const torch::Tensor& input, const torch::Tensor& target) {
-    optimizer_.zero_grad();
-    torch::Tensor loss = precision_.forward([&] { return loss_(model_->forward(input), target); });
-    precision_.backward(loss);
-    if constexpr (wants_batch_loss) ctx_.loss = loss;
-    callbacks_.template run<hook::before_optimizer_step>(ctx_);
-    optimizer_.step();
-    return loss;
-  }
-
-  // Before each fit: the monitored metric must be one this fit computes; the first fit starts
-  // the schedule (PyTorch's step at construction), telling it how many advances are planned.
-  template <class Train>
-  [[gnu::cold]] void prepare_scheduler(Train& train, bool validates, const fit_options& options) {
-    if constexpr (scheduler_type::monitors_metric) {
-      const std::string_view name = scheduler_.policy().monitored();
-      if (validates ? !detail::computes_metric<metrics_policy>(name) : name != "train/loss") {
-        std::string computed = "train/loss";  // the list is built only for the message
-        if (validates) {
-          computed += ", val/loss";
-          for (const auto metric : detail::metric_names<metrics_policy>::get()) {
-            if (metrics_policy::has(metric)) computed += detail::concat(", val/", metric);
-          }
-        }
-        throw std::invalid_argument(detail::concat(
-            "kiln::reduce_on_plateau: monitors \"", name, "\", which this fit never computes; it computes ",
-            computed, validates || !name.starts_with("val/") ? "" : " (fit(train) has no validation data)"));
-      }
-    }
-    if (!scheduler_.started()) {
-      std::int64_t planned = 0;
-      if (scheduler_.interval() == interval::epoch) {
-        planned = options.epochs;
-      } else if constexpr (requires { std::size(train); }) {
-        const auto batches = static_cast<std::int64_t>(std::size(train));
-        const auto window = static_cast<std::int64_t>(accumulation);
-        planned = options.epochs * ((batches + window - 1) / window);  // the last, partial window steps too
-      }
-      scheduler_.start(planned);
-    }
-    ctx_.learning_rates = scheduler_.learning_rates();
-  }
-
-  void advance_scheduler() {
-    if constexpr (scheduler_type::monitors_metric) {
-      scheduler_.advance(ctx_.metrics.at(scheduler_.policy().monitored()));
-    } else {
-      scheduler_.advance();
-    }
-    ctx_.learning_rates = scheduler_.learning_rates();  // same size: no allocation
-  }
-
-  template <class Data>
-  void evaluate(Data& data, metric_values& out) {
-    torch::NoGradGuard no_grad;
-    model_->eval();
-    auto loss_sum = torch::zeros({}, torch::TensorOptions(device_).dtype(torch::kDouble));
-    std::int64_t samples = 0, batches = 0;
-    metrics_.reset(device_);
-    for (const auto& batch : data) {
-      auto [input, target] = detail::unpack(batch, device_);
-      torch::Tensor output = detail::forward_explained(model_, input, batches);
-      loss_sum.add_(detail::loss_explained(loss_, output, target, /*check_values=*/batches == 0), input.size(0));
-      metrics_.update(output, target);
-      samples += input.size(0);
-      ++batches;
-    }
-    if (samples == 0) {
-      throw std::invalid_argument("kiln::trainer: the validation data produced no batches");
-    }
-    out.set("val/loss", loss_sum.item<double>() / static_cast<double>(samples));
-    metrics_.compute("val/", out);
   }
 
   static constexpr bool wants_batch_loss =
@@ -912,8 +458,8 @@ class trainer {
   std::int64_t resume_batch_ = 0;       // batches of the next epoch a checkpoint has done
   detail::fit_configuration fit_configuration_;
   // Set by enable_checkpoints(); null in a pipeline that left checkpoints out.
-  torch::serialize::InputArchive (trainer::*restore_)(const std::filesystem::path&, const std::string&) = nullptr;
-  void (trainer::*load_callback_states_)(torch::serialize::InputArchive&, const std::string&) = nullptr;
+  torch::serialize::InputArchive (*restore_)(trainer&, const std::filesystem::path&, const std::string&) = nullptr;
+  void (*load_callback_states_)(trainer&, torch::serialize::InputArchive&, const std::string&) = nullptr;
 };
 
 template <class... Policies>
