@@ -1,8 +1,8 @@
 # Checks the floors of kiln's include tree, so that arrows between folders run one way:
 #   - kiln/detail/ is the ground: its headers include no other kiln folder;
 #   - kiln/core/ stands on it: its headers include only kiln/core/ and kiln/detail/;
-#   - the roles (callbacks, data, execution, io, loop, loss, metrics, model, optim, precision,
-#     schedule, config) stand on core/ and never include kiln/trainer/, which composes them.
+#   - the roles (callbacks, data, distributed, execution, io, loop, loss, metrics, model, optim,
+#     precision, schedule, config) stand on core/ and never include kiln/trainer/, which composes them.
 #   cmake -DINCLUDE_DIR=<kiln>/include -P layout.cmake
 cmake_minimum_required(VERSION 3.22)
 if(NOT INCLUDE_DIR)
@@ -11,7 +11,7 @@ endif()
 
 file(REAL_PATH "${INCLUDE_DIR}" INCLUDE_DIR)
 file(GLOB_RECURSE _headers RELATIVE ${INCLUDE_DIR}/kiln ${INCLUDE_DIR}/kiln/*.hpp)
-set(_roles callbacks config data execution io loop loss metrics model optim precision schedule)
+set(_roles callbacks config data distributed execution io loop loss metrics model optim precision schedule)
 set(_problems)
 set(_checked 0)
 foreach(_header IN LISTS _headers)

@@ -31,6 +31,7 @@
 #include <kiln/data/csv.hpp>
 #include <kiln/data/idx.hpp>
 #include <kiln/data/mnist.hpp>
+#include <kiln/distributed/distributed.hpp>
 #include <kiln/execution/execution.hpp>
 #include <kiln/io/atomic_file.hpp>
 #include <kiln/io/submission.hpp>

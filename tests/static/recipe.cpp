@@ -20,6 +20,9 @@ static_assert(std::is_same_v<trainer_of<kiln::backbone<Mlp>>::head_policy, kiln:
 static_assert(trainer_of<kiln::backbone<Mlp>>::accumulation == 1);
 static_assert(trainer_of<kiln::backbone<Mlp>>::frozen_children == 0);
 static_assert(!trainer_of<kiln::backbone<Mlp>>::has_head);
+static_assert(std::is_same_v<trainer_of<kiln::backbone<Mlp>>::distributed_policy, kiln::single_process>);
+// The default distributed role takes no room in the trainer.
+static_assert(std::is_empty_v<kiln::single_process::state_type>);
 // Named roles are found wherever they stand.
 using full = trainer_of<kiln::accumulate<4>, kiln::mse, kiln::freeze<1>, kiln::head<torch::nn::Linear>,
                         kiln::step_lr, kiln::backbone<Mlp>, kiln::rmsprop, kiln::metrics<kiln::accuracy>>;

@@ -18,6 +18,10 @@
 // A trainer compiles its checkpoint writer and reader in only when some callback has
 // on_checkpoint or on_interrupt; in other pipelines ctx.save_checkpoint throws.
 //
+// A callback that writes files or prints (kiln's loggers, model_checkpoint, progress_bar)
+// declares `static constexpr bool rank_zero_only = true;`: when several processes train together
+// (kiln/distributed/distributed.hpp), its hooks run only in the process of rank 0.
+//
 // Hooks are found at compile time and called directly, so a pipeline without callbacks pays
 // nothing. A member with a hook's name that cannot be called as above (a wrong parameter, a
 // return value) is a compile error, never a silently skipped hook. Any hook can end the fit
@@ -180,7 +184,12 @@ class callbacks {
  private:
   template <class Hook, class C>
   static void run_one(C& c, context& ctx) {
-    if constexpr (Hook::template declared<C>) Hook::invoke(c, ctx);
+    if constexpr (Hook::template declared<C>) {
+      if constexpr (requires { requires C::rank_zero_only; }) {
+        if (!ctx.writes_files()) return;
+      }
+      Hook::invoke(c, ctx);
+    }
   }
 
   std::tuple<Cs...> items_;

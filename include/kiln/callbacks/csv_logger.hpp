@@ -73,6 +73,9 @@ struct csv_logger {
   std::filesystem::path path = "metrics.csv";  ///< missing directories are created
   bool append = false;                         ///< keep the rows of an existing file
 
+  /// It writes files: in a distributed fit only the process of rank 0 runs it.
+  static constexpr bool rank_zero_only = true;
+
   /// The options by name, for kiln::config: "callbacks.csv_logger.<option>".
   static constexpr std::string_view config_name = "csv_logger";
   template <class F>

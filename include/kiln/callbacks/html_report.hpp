@@ -123,6 +123,9 @@ struct html_report {
   std::string title = "kiln training report";
   std::vector<std::pair<std::string, std::string>> hyperparameters;  ///< name, value
 
+  /// It writes files: in a distributed fit only the process of rank 0 runs it.
+  static constexpr bool rank_zero_only = true;
+
   /// The options by name, for kiln::config: "callbacks.html_report.<option>".
   static constexpr std::string_view config_name = "html_report";
   template <class F>

@@ -44,6 +44,9 @@ struct jsonl_logger {
   std::filesystem::path path = "metrics.jsonl";  ///< missing directories are created
   bool append = false;                           ///< keep the lines of an existing file
 
+  /// It writes files: in a distributed fit only the process of rank 0 runs it.
+  static constexpr bool rank_zero_only = true;
+
   /// The options by name, for kiln::config: "callbacks.jsonl_logger.<option>".
   static constexpr std::string_view config_name = "jsonl_logger";
   template <class F>

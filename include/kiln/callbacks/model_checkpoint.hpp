@@ -40,6 +40,9 @@ struct model_checkpoint {
   bool keep_last = true;             ///< also keep last.pt, the latest state
   std::int64_t every_n_epochs = 1;
 
+  /// It writes files: in a distributed fit only the process of rank 0 runs it.
+  static constexpr bool rank_zero_only = true;
+
   /// The options by name, for kiln::config: "callbacks.model_checkpoint.<option>".
   static constexpr std::string_view config_name = "model_checkpoint";
   template <class F>

@@ -33,6 +33,9 @@ struct progress_bar {
   double plain_every_seconds = 10.0;
   int width = 20;  ///< characters of the bar itself
 
+  /// It prints: in a distributed fit only the process of rank 0 runs it.
+  static constexpr bool rank_zero_only = true;
+
   /// The options by name, for kiln::config: "callbacks.progress_bar.<option>".
   static constexpr std::string_view config_name = "progress_bar";
   template <class F>

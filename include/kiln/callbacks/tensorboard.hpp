@@ -150,6 +150,9 @@ struct tensorboard_logger {
   std::filesystem::path log_dir = "runs";  ///< created when missing
   std::vector<std::pair<std::string, std::string>> hyperparameters;  ///< name, value
 
+  /// It writes files: in a distributed fit only the process of rank 0 runs it.
+  static constexpr bool rank_zero_only = true;
+
   /// The options by name, for kiln::config: "callbacks.tensorboard_logger.<option>".
   static constexpr std::string_view config_name = "tensorboard_logger";
   template <class F>

@@ -37,6 +37,16 @@ struct context {
   std::int64_t batches_per_epoch = -1;  ///< when the training data has a size(); else −1
   std::int64_t step = 0;        ///< optimizer steps this trainer has taken, over all its fits
 
+  /// This process's place among those that train the model together (the pipeline's
+  /// distributed role, kiln/distributed/distributed.hpp): 0 of 1 in a single process.
+  std::int64_t rank = 0;
+  std::int64_t world_size = 1;
+
+  /// True in the one process that writes files and prints: rank 0. Callbacks that declare
+  /// `static constexpr bool rank_zero_only = true` (kiln's loggers, model_checkpoint,
+  /// progress_bar) run only there, and save_checkpoint writes only there.
+  [[nodiscard]] bool writes_files() const noexcept { return rank == 0; }
+
   /// Learning rate of each parameter group (backbone first, then head), as now in force.
   std::vector<double> learning_rates;
 
@@ -72,7 +82,8 @@ struct context {
   /// Writes a checkpoint of the whole trainer to `path`, atomically (see kiln/trainer/checkpointing.hpp).
   /// Call it from on_checkpoint, where every callback's state for the epoch is final, or from
   /// on_interrupt: a trainer compiles its checkpoint writer in only when a callback has one of
-  /// those hooks (kiln::trainer::has_checkpoint_hooks).
+  /// those hooks (kiln::trainer::has_checkpoint_hooks). In a process other than rank 0 it
+  /// writes nothing: every process holds the same state, and one file is enough.
   KILN_DECL void save_checkpoint(const std::filesystem::path& path) const;
 
   /// Set by the trainer: what save_checkpoint calls. A plain pointer, called once an epoch at most.
@@ -115,7 +126,7 @@ KILN_DECL void context::save_checkpoint(const std::filesystem::path& path) const
                            "an on_checkpoint or on_interrupt hook, so write checkpoints from one of "
                            "those (a context made outside a trainer has nothing to save)");
   }
-  save_(owner_, path);
+  if (writes_files()) save_(owner_, path);
 }
 
 }  // namespace kiln

@@ -14,6 +14,7 @@
 //   callbacks   user hooks into the loop                     kiln::callbacks<>
 //   precision   in which dtype the forward pass runs         kiln::full_precision
 //   execution   how each training step is launched           kiln::eager
+//   distributed how many processes train the model together   kiln::single_process
 #pragma once
 
 #include <string_view>
@@ -32,6 +33,7 @@ struct metrics    { static constexpr std::string_view name = "metrics"; };
 struct callbacks  { static constexpr std::string_view name = "callbacks"; };
 struct precision  { static constexpr std::string_view name = "precision"; };
 struct execution  { static constexpr std::string_view name = "execution"; };
+struct distributed { static constexpr std::string_view name = "distributed"; };
 
 /// The role of a type that declares none: such a type cannot be a policy.
 struct none { static constexpr std::string_view name = "none"; };

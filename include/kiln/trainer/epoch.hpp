@@ -9,10 +9,13 @@
 // reads as one.
 //
 // A training batch meets, in order: on_batch_begin; zero_grad at the start of a window; the
-// precision role's forward (model and loss); its backward (the loss ÷ K); at the end of a window
-// the optimizer step (the loss scaler's unscale, on_before_optimizer_step, step, a per-step
-// scheduler advance); on_batch_end. A captured step (kiln::cuda_graph) replays all of that but
-// the hooks at the batch's ends as one graph.
+// precision role's forward (model and loss); the distributed role's before_backward (does this
+// batch step?); the precision role's backward (the loss ÷ K); at the end of a window the
+// optimizer step (the distributed role's reduce_gradients, the loss scaler's unscale,
+// on_before_optimizer_step, step, a per-step scheduler advance); on_batch_end. A captured step
+// (kiln::cuda_graph) replays all of that but the hooks at the batch's ends as one graph. A pass
+// ends with the distributed role's reduce_sums (and reduce_metrics after an evaluation) before
+// its values are computed: in one process these calls compile to nothing.
 #pragma once
 
 #include <kiln/callbacks/callbacks.hpp>
@@ -95,6 +98,7 @@ struct epoch_loop {
           const torch::Tensor output = forward_explained(t.model_, input, ctx.batch);
           return loss_explained(t.loss_, output, target, /*check_values=*/ctx.batch == skip);
         });
+        t.distributed_.before_backward(/*steps=*/in_window + 1 == T::accumulation);
         if constexpr (T::accumulation == 1) {
           t.precision_.backward(loss);
         } else {
@@ -134,12 +138,14 @@ struct epoch_loop {
     if (t.samples_ == 0) {
       throw std::invalid_argument("kiln::trainer::fit: the training data produced no batches");
     }
+    t.distributed_.reduce_sums(t.loss_sum_, t.samples_);
     ctx.metrics.set("train/loss", t.loss_sum_.template item<double>() / static_cast<double>(t.samples_));
   }
 
   /// The end of an accumulation window: gradients are complete.
   template <class T>
   static void optimizer_step(T& t) {
+    t.distributed_.reduce_gradients(*t.model_);
     if constexpr (T::precision_type::scales_loss) t.precision_.unscale(t.optimizer_);  // callbacks see true gradients
     t.callbacks_.template run<hook::before_optimizer_step>(t.ctx_);
     if constexpr (T::precision_type::scales_loss) {
@@ -161,8 +167,10 @@ struct epoch_loop {
   static torch::Tensor whole_step(T& t, const torch::Tensor& input, const torch::Tensor& target) {
     t.optimizer_.zero_grad();
     torch::Tensor loss = t.precision_.forward([&] { return t.loss_(t.model_->forward(input), target); });
+    t.distributed_.before_backward(/*steps=*/true);
     t.precision_.backward(loss);
     if constexpr (T::wants_batch_loss) t.ctx_.loss = loss;
+    t.distributed_.reduce_gradients(*t.model_);
     t.callbacks_.template run<hook::before_optimizer_step>(t.ctx_);
     t.optimizer_.step();
     return loss;
@@ -231,6 +239,8 @@ struct epoch_loop {
     if (samples == 0) {
       throw std::invalid_argument("kiln::trainer: the validation data produced no batches");
     }
+    t.distributed_.reduce_sums(loss_sum, samples);
+    t.distributed_.reduce_metrics(t.metrics_);
     out.set("val/loss", loss_sum.template item<double>() / static_cast<double>(samples));
     t.metrics_.compute("val/", out);
   }

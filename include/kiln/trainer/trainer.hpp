@@ -27,6 +27,30 @@
 //                      the scheduler's advances, the evaluation pass
 //   checkpointing.hpp  the checkpoint format, its writer and its reader
 //   configuration.hpp  fit_options, and what the trainer takes from a kiln::config
+//
+// What comes next builds beside this folder, not inside it:
+//
+// - Driving trainers from outside (cross-validation, ensembles, searches): a trainer is built
+//   whole by its constructor, so a function that returns a fresh one per fold gives each fold
+//   the same initial weights (seed first), optimizer, schedule and callback states, and nothing
+//   is shared between two trainers. Its public members are all a driver needs: fit (with
+//   fit_options::resume_from to continue), validate, predict, save_checkpoint and
+//   load_checkpoint, state() for the epoch, step and metrics, metric_list() for the pipeline's
+//   metrics with their options, to(device).
+// - Data-parallel training: the distributed role (kiln/distributed/distributed.hpp) is called at
+//   each point where processes must agree, and a policy of that role needs no edit here:
+//     where gradients are complete: epoch_loop::optimizer_step, after the backward pass of the
+//       batch that ends an accumulation window and before anything reads the gradients
+//       (distributed reduce_gradients, then the loss scaler's unscale, the callbacks'
+//       on_before_optimizer_step, the step); before each backward pass, before_backward says
+//       whether that batch steps;
+//     where a pass's sums and metric states are final: the end of epoch_loop::train and of
+//       epoch_loop::evaluate, before "train/loss", "val/loss" and the metrics are computed
+//       (reduce_sums, reduce_metrics);
+//     which process writes: ctx.rank and ctx.world_size, from the role when the trainer is
+//       built; only rank 0 writes files (context::writes_files): ctx.save_checkpoint writes
+//       there only, and callbacks marked rank_zero_only (the loggers, model_checkpoint,
+//       progress_bar) run there only.
 #pragma once
 
 #include <kiln/callbacks/callbacks.hpp>
@@ -38,6 +62,7 @@
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/forward.hpp>
 #include <kiln/detail/linkage.hpp>
+#include <kiln/distributed/distributed.hpp>
 #include <kiln/execution/execution.hpp>
 #include <kiln/loop/accumulate.hpp>
 #include <kiln/loss/losses.hpp>
@@ -133,6 +158,8 @@ class trainer {
                 "kiln::trainer: the pipeline names two precision policies; keep one.");
   static_assert(count<role::execution> <= 1,
                 "kiln::trainer: the pipeline names two execution policies; keep one.");
+  static_assert(count<role::distributed> <= 1,
+                "kiln::trainer: the pipeline names two distributed policies; keep one.");
 
   template <class Role, class Default>
   using policy = typename recipe_type::template policy<Role, Default>;
@@ -149,6 +176,7 @@ class trainer {
   using callbacks_policy = policy<role::callbacks, callbacks<>>;
   using precision_policy = policy<role::precision, full_precision>;
   using execution_policy = policy<role::execution, eager>;
+  using distributed_policy = policy<role::distributed, single_process>;
 
   static_assert(LossPolicy<loss_policy>,
                 "kiln::trainer: the loss policy is not a kiln::LossPolicy; it must be callable "
@@ -168,6 +196,9 @@ class trainer {
   static_assert(ExecutionPolicy<execution_policy>,
                 "kiln::trainer: the execution policy is not a kiln::ExecutionPolicy (see "
                 "kiln/execution/execution.hpp); use kiln::eager or kiln::cuda_graph.");
+  static_assert(DistributedPolicy<distributed_policy>,
+                "kiln::trainer: the distributed policy is not a kiln::DistributedPolicy (see "
+                "kiln/distributed/distributed.hpp for the members its state_type needs).");
   // The metric a scheduler names in its type, e.g. kiln::reduce_on_plateau<"val/accuracy">.
   static constexpr std::string_view scheduler_monitor = detail::fixed_monitor_of<scheduler_policy>();
   static_assert(scheduler_monitor.empty() || detail::computes_metric<metrics_policy>(scheduler_monitor),
@@ -183,6 +214,7 @@ class trainer {
   using scheduler_type = lr_scheduler<scheduler_policy, optimizer_options>;
   using precision_type = typename precision_policy::state_type;
   using execution_type = typename execution_policy::state_type;
+  using distributed_type = typename distributed_policy::state_type;
 
   static constexpr std::size_t accumulation = accumulate_policy::batches;
   static constexpr std::size_t frozen_children = freeze_policy::children;
@@ -297,6 +329,11 @@ class trainer {
   /// state()/load_state() for checkpoints.
   [[nodiscard]] precision_type& precision() noexcept { return precision_; }
   [[nodiscard]] execution_type& execution() noexcept { return execution_; }
+  /// The distributed policy's state: this process's rank, the process group.
+  [[nodiscard]] distributed_type& distributed() noexcept { return distributed_; }
+  /// The validation metrics, with their runtime options; a cross-validation or an ensemble
+  /// copies them to score predictions made outside a fit.
+  [[nodiscard]] const metrics_policy& metric_list() const noexcept { return metrics_; }
   [[nodiscard]] const context& state() const noexcept { return ctx_; }
 
   // [[gnu::cold]] marks what runs once per fit or per checkpoint: g++ then optimizes it for
@@ -351,7 +388,10 @@ class trainer {
                    detail::with_group_rates<optimizer_options>(optimizer_, group_rates())),
         precision_(validated(take<precision_policy>(policies, configure))),
         execution_(validated(take<execution_policy>(policies, configure))),
+        distributed_(validated(take<distributed_policy>(policies, configure))),
         ctx_{*model_, optimizer_} {
+    ctx_.rank = distributed_.rank();
+    ctx_.world_size = distributed_.world_size();
     ctx_.learning_rates = scheduler_.learning_rates();
     ctx_.frozen = detail::freeze_children<frozen_children>(model_->backbone());
     if constexpr (has_checkpoint_hooks) enable_checkpoints();
@@ -407,6 +447,7 @@ class trainer {
     if (resuming) callback_states = restore_(*this, options.resume_from, where);
     loop::prepare_scheduler(*this, train, val != nullptr, options.epochs);
     ctx_.max_epochs = options.epochs;
+    distributed_.begin_fit(*model_);  // every process starts from the same weights
     callbacks_.template run<hook::fit_begin>(ctx_);
     if (resuming) load_callback_states_(*this, callback_states, where);  // after fit_begin, which resets them
     for (auto epoch = static_cast<std::int64_t>(history_.size());
@@ -448,6 +489,7 @@ class trainer {
   scheduler_type scheduler_;
   [[no_unique_address]] precision_type precision_;
   [[no_unique_address]] execution_type execution_;
+  [[no_unique_address]] distributed_type distributed_;
   context ctx_;
   torch::Tensor loss_sum_;
   torch::Device device_{torch::kCPU};
