@@ -85,16 +85,6 @@ void write_file(const fs::path& path, const std::string& bytes) {
   out << bytes;
 }
 
-template <class T>
-std::string error_of(T&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 struct data {
   kiln::test::toy_data train = kiln::test::make_toy(96, 1), val = kiln::test::make_toy(48, 2);
   kiln::data::tensor_batches train_batches{train.x, train.y, {.batch_size = 10, .shuffle = true, .seed = 7}};
@@ -330,7 +320,7 @@ TEST_CASE("a pipeline without a checkpoint hook leaves checkpoints out, and says
   // Resuming is refused before anything changes.
   kiln::trainer t{kiln::backbone<DropNet>{.module = DropNet(16)}, kiln::head{torch::nn::Linear(16, 3)}};
   const auto before = kiln::test::snapshot(t.model()->parameters());
-  const auto refused = error_of([&] { t.fit(d.train_batches, d.val_batches, {.epochs = 2, .resume_from = dir / "last.pt"}); });
+  const auto refused = kiln::test::message_of([&] { t.fit(d.train_batches, d.val_batches, {.epochs = 2, .resume_from = dir / "last.pt"}); });
   CHECK(refused.find("kiln::trainer::fit: cannot resume from '" + (dir / "last.pt").string() + "'") == 0);
   CHECK(refused.find("none of its callbacks has an on_checkpoint or on_interrupt hook") != std::string::npos);
   CHECK(refused.find("kiln::model_checkpoint") != std::string::npos);
@@ -340,7 +330,7 @@ TEST_CASE("a pipeline without a checkpoint hook leaves checkpoints out, and says
   // So is writing one from another hook, without leaving a file behind.
   kiln::trainer u{kiln::backbone<DropNet>{.module = DropNet(16)}, kiln::callbacks{save_at_epoch_end{dir / "u.pt"}}};
   CHECK_THROWS_AS(u.fit(d.train_batches, {.epochs = 1}), std::logic_error);
-  const auto message = error_of([&] { u.fit(d.train_batches, {.epochs = 1}); });
+  const auto message = kiln::test::message_of([&] { u.fit(d.train_batches, {.epochs = 1}); });
   CHECK(message.find("on_checkpoint or on_interrupt") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "u.pt"));
 
@@ -364,7 +354,7 @@ TEST_CASE("bad checkpoints are refused with a message that names the file and th
   const auto good = dir / "last.pt";
   const std::string bytes = read_file(good);
   auto load = [&](auto& trainer, const fs::path& path) {
-    return error_of([&] { trainer.load_checkpoint(path); });
+    return kiln::test::message_of([&] { trainer.load_checkpoint(path); });
   };
   auto t = make_trainer(dir / "other", 16);
 
@@ -406,7 +396,7 @@ TEST_CASE("bad checkpoints are refused with a message that names the file and th
     std::string damaged = weights;
     damaged[weights.size() / 2] = static_cast<char>(~damaged[weights.size() / 2]);
     write_file(dir / "damaged.pt", damaged);
-    CHECK(error_of([&] { kiln::load_weights(other.model(), dir / "damaged.pt"); })
+    CHECK(kiln::test::message_of([&] { kiln::load_weights(other.model(), dir / "damaged.pt"); })
               .find("damaged.pt': corrupt: its checksum does not match") != std::string::npos);
   }
   SUBCASE("weights only") {
@@ -438,7 +428,7 @@ TEST_CASE("a checkpoint write that fails leaves the previous checkpoint whole") 
   // The temporary file's name is taken by a directory, so the write fails part way.
   const auto blocker = dir / (".last.pt.tmp." + std::to_string(::getpid()));
   fs::create_directories(blocker);
-  const auto message = error_of([&] { t.save_checkpoint(dir / "last.pt"); });
+  const auto message = kiln::test::message_of([&] { t.save_checkpoint(dir / "last.pt"); });
   CHECK(message.find("the previous file, if any, is intact") != std::string::npos);
   CHECK(read_file(dir / "last.pt") == before);
   CHECK(kiln::read_checkpoint_info(dir / "last.pt").epoch == 1);
@@ -458,7 +448,7 @@ TEST_CASE("a disk that fills up during a checkpoint write leaves the previous ch
   struct rlimit small = old;
   small.rlim_cur = before.size() / 2;
   ::setrlimit(RLIMIT_FSIZE, &small);
-  const auto message = error_of([&] { t.save_checkpoint(dir / "last.pt"); });
+  const auto message = kiln::test::message_of([&] { t.save_checkpoint(dir / "last.pt"); });
   ::setrlimit(RLIMIT_FSIZE, &old);
   std::signal(SIGXFSZ, old_handler);
   CHECK(message.find("writing '" + (dir / "last.pt").string() + "' failed") != std::string::npos);
@@ -544,7 +534,7 @@ TEST_CASE("model_checkpoint keeps the best k, the last, every n epochs") {
   SUBCASE("options are checked") {
     kiln::trainer t{kiln::backbone<kiln::test::Mlp>{},
                     kiln::callbacks{kiln::model_checkpoint{.directory = fresh_dir("opts"), .every_n_epochs = 0}}};
-    CHECK(error_of([&] { t.fit(d.train_batches, d.val_batches); }) ==
+    CHECK(kiln::test::message_of([&] { t.fit(d.train_batches, d.val_batches); }) ==
           "kiln::model_checkpoint: every_n_epochs must be at least 1, got 0");
   }
 }
