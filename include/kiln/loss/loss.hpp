@@ -8,12 +8,13 @@
 // Bad input. Each built-in loss checks the shapes and dtypes of what it is given before it
 // calls LibTorch — metadata only, no synchronisation — and throws std::invalid_argument naming
 // the loss, both shapes and dtypes, and what they should be. A loss that reads class indices
-// also has `check_targets(output, target)`, which reads the values (one synchronisation): the
-// trainer calls it on the first batch of each epoch and of each validation, so that labels
-// beyond the output's classes (a head with 10 outputs on data with 12 classes) are named
-// before LibTorch meets them (on a GPU, an out-of-range index is a device-side assert that
-// cannot be caught). Any other error LibTorch raises inside a built-in loss comes back as
-// std::invalid_argument with the loss's name and the shapes in front of LibTorch's message.
+// also has `check_targets(output, target)`, which reads the values (their smallest and largest,
+// one reduction read on the host: a synchronisation on a GPU): the trainer calls it on the
+// first batch of each epoch and of each validation, so that labels beyond the output's classes
+// (a head with 10 outputs on data with 12 classes) are named before LibTorch meets them (on a
+// GPU, an out-of-range index is a device-side assert that cannot be caught). Any other error
+// LibTorch raises inside a built-in loss comes back as std::invalid_argument with the loss's
+// name and the shapes in front of LibTorch's message.
 #pragma once
 
 #include <kiln/detail/check.hpp>
@@ -149,6 +150,11 @@ KILN_DECL void check_class_indices(std::string_view loss, const torch::Tensor& o
 KILN_DECL void check_class_range(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target,
                                  std::int64_t ignore_index) {
   const std::int64_t classes = classes_of(output);
+  if (target.numel() == 0) return;
+  // One reduction for the common case, every target a class; the mask only when some is not, or
+  // when targets equal to ignore_index fall outside the classes.
+  const auto [low, high] = torch::aminmax(target);
+  if (low.item<std::int64_t>() >= 0 && high.item<std::int64_t>() < classes) return;
   const auto bad = target.lt(0).logical_or_(target.ge(classes)).logical_and_(target.ne(ignore_index));
   if (!bad.any().item<bool>()) return;
   const auto first = target.masked_select(bad)[0].item<std::int64_t>();
