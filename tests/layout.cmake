@@ -2,7 +2,9 @@
 #   - kiln/detail/ is the ground: its headers include no other kiln folder;
 #   - kiln/core/ stands on it: its headers include only kiln/core/ and kiln/detail/;
 #   - the roles (callbacks, data, distributed, execution, io, loop, loss, metrics, model, optim,
-#     precision, schedule, config) stand on core/ and never include kiln/trainer/, which composes them.
+#     precision, schedule, config) stand on core/ and never include kiln/trainer/, which composes
+#     them, nor what builds on the trainer (kiln/cv/, kiln/ensemble/);
+#   - kiln/trainer/ never includes what builds on it.
 #   cmake -DINCLUDE_DIR=<kiln>/include -P layout.cmake
 cmake_minimum_required(VERSION 3.22)
 if(NOT INCLUDE_DIR)
@@ -12,6 +14,8 @@ endif()
 file(REAL_PATH "${INCLUDE_DIR}" INCLUDE_DIR)
 file(GLOB_RECURSE _headers RELATIVE ${INCLUDE_DIR}/kiln ${INCLUDE_DIR}/kiln/*.hpp)
 set(_roles callbacks config data distributed execution io loop loss metrics model optim precision schedule)
+set(_above_roles trainer cv ensemble)  # the trainer, and what drives trainers from outside
+set(_above_trainer cv ensemble)
 set(_problems)
 set(_checked 0)
 foreach(_header IN LISTS _headers)
@@ -25,7 +29,11 @@ foreach(_header IN LISTS _headers)
   elseif(_folder STREQUAL "core")
     set(_allowed core detail)
   elseif(_folder IN_LIST _roles)
-    set(_allowed ANY_BUT_TRAINER)
+    set(_forbidden ${_above_roles})
+    set(_allowed ANY_BUT)
+  elseif(_folder STREQUAL "trainer")
+    set(_forbidden ${_above_trainer})
+    set(_allowed ANY_BUT)
   else()
     continue()
   endif()
@@ -35,9 +43,9 @@ foreach(_header IN LISTS _headers)
     string(REGEX REPLACE "^#include <kiln/([^>]*)>.*" "\\1" _target "${_line}")
     string(REGEX MATCH "^[^/]+/" _target_folder "${_target}")
     string(REGEX REPLACE "/$" "" _target_folder "${_target_folder}")
-    if(_allowed STREQUAL "ANY_BUT_TRAINER")
-      if(_target_folder STREQUAL "trainer")
-        list(APPEND _problems "kiln/${_header} includes kiln/${_target}: a role must not reach up to the trainer that composes it")
+    if(_allowed STREQUAL "ANY_BUT")
+      if(_target_folder IN_LIST _forbidden)
+        list(APPEND _problems "kiln/${_header} includes kiln/${_target}: kiln/${_folder}/ must not reach up to kiln/${_target_folder}/, which stands on it")
       endif()
     elseif(NOT _target_folder IN_LIST _allowed)
       list(TRANSFORM _allowed PREPEND "kiln/" OUTPUT_VARIABLE _allowed_text)

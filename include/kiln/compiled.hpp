@@ -42,6 +42,8 @@
 #endif
 #include <kiln/core/context.hpp>
 #include <kiln/core/metric_values.hpp>
+#include <kiln/cv/cross_validate.hpp>
+#include <kiln/cv/splitters.hpp>
 #include <kiln/data/batches.hpp>
 #include <kiln/data/csv.hpp>
 #include <kiln/data/idx.hpp>

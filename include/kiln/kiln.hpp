@@ -27,6 +27,8 @@
 #include <kiln/core/mode.hpp>
 #include <kiln/core/recipe.hpp>
 #include <kiln/core/role.hpp>
+#include <kiln/cv/cross_validate.hpp>
+#include <kiln/cv/splitters.hpp>
 #include <kiln/data/batches.hpp>
 #include <kiln/data/csv.hpp>
 #include <kiln/data/idx.hpp>
