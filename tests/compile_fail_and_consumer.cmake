@@ -74,6 +74,7 @@ kiln_compile_fail(warmup_of_one_cycle    "one_cycle already warms up")
 kiln_compile_fail(captured_adam          "kiln::cuda_graph: LibTorch's Adam, AdamW and Adagrad keep their step count on the host")
 kiln_compile_fail(captured_step_callback "kiln::cuda_graph: a callback has on_before_optimizer_step, which a captured step runs once")
 kiln_compile_fail(config_option_type     "has a type kiln::config cannot read")
+kiln_compile_fail(ensemble_mixed_kinds   "kiln::ensemble::predict: the members' outputs are of different kinds")
 
 # Positive control: the same mechanism on a valid pipeline must build (exit status 0).
 add_library(cf_valid_pipeline OBJECT EXCLUDE_FROM_ALL ${_kiln_cf_dir}/valid_pipeline.cpp)

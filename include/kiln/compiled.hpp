@@ -55,6 +55,7 @@
 #include <kiln/detail/idx_header.hpp>
 #include <kiln/detail/seal.hpp>
 #include <kiln/detail/writable_directory.hpp>
+#include <kiln/ensemble/combiners.hpp>
 #include <kiln/io/archive.hpp>
 #include <kiln/io/atomic_file.hpp>
 #include <kiln/io/submission.hpp>

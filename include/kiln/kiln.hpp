@@ -34,6 +34,8 @@
 #include <kiln/data/idx.hpp>
 #include <kiln/data/mnist.hpp>
 #include <kiln/distributed/distributed.hpp>
+#include <kiln/ensemble/combiners.hpp>
+#include <kiln/ensemble/ensemble.hpp>
 #include <kiln/execution/execution.hpp>
 #include <kiln/io/atomic_file.hpp>
 #include <kiln/io/submission.hpp>

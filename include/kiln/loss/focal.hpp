@@ -26,6 +26,7 @@ namespace kiln {
 /// "none", the default here is the mean over all elements, what training needs.
 struct sigmoid_focal_loss {
   using kiln_role = role::loss;
+  static constexpr output_kind output = output_kind::binary_logits;
   double alpha = 0.25;  ///< weight of the positive class, in [0, 1]; negative: no weighting
   double gamma = 2.0;   ///< focusing exponent, >= 0; 0 gives (alpha-weighted) BCE
   kiln::reduction reduction = kiln::reduction::mean;
@@ -68,6 +69,7 @@ struct sigmoid_focal_loss {
 /// alpha it is cross_entropy.
 struct softmax_focal_loss {
   using kiln_role = role::loss;
+  static constexpr output_kind output = output_kind::class_scores;
   torch::Tensor alpha{};  ///< per-class weights [C]; undefined = all 1
   double gamma = 2.0;     ///< focusing exponent, >= 0
   std::int64_t ignore_index = -100;

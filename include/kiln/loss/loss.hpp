@@ -34,6 +34,16 @@
 
 namespace kiln {
 
+/// What a loss reads its model's output as. A loss policy may say it with
+/// `static constexpr kiln::output_kind output`; the built-in losses do, and an ensemble
+/// (kiln/ensemble/) combines only members whose outputs are of one kind.
+enum class output_kind {
+  class_scores,   ///< [N, C] logits of exclusive classes (softmax): cross_entropy, softmax_focal_loss
+  binary_logits,  ///< logits of independent yes/no outputs (sigmoid), [N] or [N, C]: bce_with_logits,
+                  ///< sigmoid_focal_loss
+  values,         ///< numbers predicted as they are: mse, l1, huber, smooth_l1
+};
+
 /// A loss policy is called as `loss(output, target)` and returns the loss as a tensor.
 template <class L>
 concept LossPolicy = requires(L& loss, const torch::Tensor& output, const torch::Tensor& target) {

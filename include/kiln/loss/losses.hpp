@@ -39,6 +39,7 @@ namespace kiln {
 /// [N]) or class-probability targets (float, shape [N, C]).
 struct cross_entropy {
   using kiln_role = role::loss;
+  static constexpr output_kind output = output_kind::class_scores;
   torch::Tensor weight{};  ///< per-class weights [C]; undefined = all 1
   double label_smoothing = 0.0;
   std::int64_t ignore_index = -100;
@@ -88,6 +89,7 @@ struct cross_entropy {
 /// Binary cross-entropy from logits, as torch.nn.BCEWithLogitsLoss.
 struct bce_with_logits {
   using kiln_role = role::loss;
+  static constexpr output_kind output = output_kind::binary_logits;
   torch::Tensor weight{};      ///< per-element rescaling; undefined = 1
   torch::Tensor pos_weight{};  ///< weight of positive examples per class; undefined = 1
   kiln::reduction reduction = kiln::reduction::mean;
@@ -114,6 +116,7 @@ struct bce_with_logits {
 /// Mean squared error, as torch.nn.MSELoss.
 struct mse {
   using kiln_role = role::loss;
+  static constexpr output_kind output = output_kind::values;
   kiln::reduction reduction = kiln::reduction::mean;
   /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
   template <class F>
@@ -129,6 +132,7 @@ struct mse {
 /// Mean absolute error, as torch.nn.L1Loss.
 struct l1 {
   using kiln_role = role::loss;
+  static constexpr output_kind output = output_kind::values;
   kiln::reduction reduction = kiln::reduction::mean;
   /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
   template <class F>
@@ -144,6 +148,7 @@ struct l1 {
 /// Huber loss, as torch.nn.HuberLoss: 0.5·d² where |d| < delta, else delta·(|d| − 0.5·delta).
 struct huber {
   using kiln_role = role::loss;
+  static constexpr output_kind output = output_kind::values;
   double delta = 1.0;
   kiln::reduction reduction = kiln::reduction::mean;
   /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
@@ -164,6 +169,7 @@ struct huber {
 /// Smooth L1 loss, as torch.nn.SmoothL1Loss (huber divided by beta).
 struct smooth_l1 {
   using kiln_role = role::loss;
+  static constexpr output_kind output = output_kind::values;
   double beta = 1.0;
   kiln::reduction reduction = kiln::reduction::mean;
   /// The runtime options by name, for kiln::config (kiln/config/config.hpp).
