@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per training step of each benchmark case, counted by callgrind: repeatable where
-# wall time on a shared machine is not. Counts EPOCHS epochs of 64 steps after two of warm-up.
+# wall time on a shared machine is not. Counts EPOCHS iterations after two of warm-up: for the
+# step cases an iteration is an epoch of 64 steps, and the count is per step; for cv5 (a whole
+# 5-fold cross-validation) and ensemble4 (a four-model prediction) it is per iteration.
 #
-# Usage: bench/instructions.sh [build-dir] [epochs]      (defaults: build, 2)
+# Usage: bench/instructions.sh [build-dir] [epochs] [case ...]   (defaults: build, 2, every case)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
@@ -12,18 +14,26 @@ binary="$build/bench/kiln_bench_step"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
-count() {  # instructions per step of one case
+count() {  # instructions per unit (the second argument: units per iteration) of one case
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/cg.%p" \
     "$binary" --instructions "$1" "$epochs" >/dev/null 2>&1
   local total
   total=$(grep -h '^totals:' "$out"/cg.* | awk '{ s += $2 } END { print s }')
   rm -f "$out"/cg.*
-  echo $((total / (epochs * 64)))
+  echo $((total / (epochs * $2)))
 }
 
-printf '%-22s %14s %14s %8s\n' case kiln hand kiln/hand
-for c in tiny_mlp/plain tiny_mlp/full mnist_mlp/plain mnist_mlp/full mnist_mlp/metrics; do
-  k=$(count "kiln/$c")
-  h=$(count "hand/$c")
-  printf '%-22s %14d %14d %8.4f\n' "$c" "$k" "$h" "$(echo "$k / $h" | awk '{ print $1 / $3 }')"
+shift $(( $# < 2 ? $# : 2 ))
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=(tiny_mlp/plain tiny_mlp/full mnist_mlp/plain mnist_mlp/full mnist_mlp/metrics
+                                  tiny_mlp/cv5 mnist_mlp/ensemble4)
+printf '%-22s %14s %14s %8s  %s\n' case kiln hand kiln/hand unit
+for c in "${cases[@]}"; do
+  case "$c" in
+    */cv5|*/ensemble4) units=1 unit=iteration ;;
+    *) units=64 unit=step ;;
+  esac
+  k=$(count "kiln/$c" $units)
+  h=$(count "hand/$c" $units)
+  printf '%-22s %14d %14d %8.4f  %s\n' "$c" "$k" "$h" "$(echo "$k / $h" | awk '{ print $1 / $3 }')" "per $unit"
 done

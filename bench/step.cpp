@@ -10,8 +10,17 @@
 //             macro AUROC); the hand loop computes the same metrics by hand: a correct count and
 //             a confusion matrix on the device, softmax probabilities kept per batch, all read
 //             once at the end of the epoch
+//   cv5       one iteration is a whole 5-fold stratified cross-validation of 320 samples, two
+//             epochs per fold with validation, the held-out predictions assembled out of fold and
+//             their accuracy: kiln::cv::cross_validate beside five fits written by hand on the
+//             same folds
+//   ensemble4 one iteration is four trained models' soft vote over 16 batches:
+//             kiln::ensemble::predict beside four hand-written forward passes and the mean of
+//             their probabilities
 //
 // Models: tiny_mlp 32→64→2 at batch 16 (overhead-bound), mnist_mlp 784→256→10 at batch 64.
+#include <kiln/cv/cross_validate.hpp>
+#include <kiln/ensemble/ensemble.hpp>
 #include <kiln/kiln.hpp>
 #include <torch/torch.h>
 
@@ -22,7 +31,10 @@
 #include <string>
 #include <string_view>
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -277,6 +289,151 @@ class hand_metrics {
   std::int64_t classes_;
 };
 
+// The "cv5" rows.
+constexpr int cv_samples = 320, cv_epochs = 2;
+const kiln::cv::stratified_k_fold cv_splitter{.folds = 5, .shuffle = true, .seed = 0};
+
+struct cv_data {
+  torch::Tensor x, y;
+};
+
+cv_data make_cv_data(const shape& s) {
+  torch::manual_seed(4);
+  return {torch::randn({cv_samples, s.in}), torch::randint(0, s.out, {cv_samples}, torch::kLong)};
+}
+
+class kiln_cv {
+ public:
+  explicit kiln_cv(shape s) : s_(s), data_(make_cv_data(s)) {}
+  void epoch() {
+    auto make = [s = s_](const kiln::cv::fold_info&) {
+      return kiln::trainer{kiln::backbone<Mlp>{.module = Mlp(s.in, s.hidden, s.out)}, kiln::sgd{.lr = lr},
+                           kiln::metrics<kiln::accuracy>{}};
+    };
+    const auto cv = kiln::cv::cross_validate(make, data_.x, data_.y, cv_splitter,
+                                             {.fit = {.epochs = cv_epochs},
+                                              .train = {.batch_size = s_.batch, .shuffle = true, .seed = 1},
+                                              .validation = {.batch_size = s_.batch},
+                                              .seed = 1});
+    benchmark::DoNotOptimize(cv.oof_metrics.at("oof/accuracy"));
+  }
+
+ private:
+  shape s_;
+  cv_data data_;
+};
+
+// Five fits by hand on the same folds, each with what the kiln fold does: seeded weights, a
+// shuffled order per epoch, the running loss on the device, validation loss and accuracy after
+// each epoch, the held-out predictions put in their rows.
+class hand_cv {
+ public:
+  explicit hand_cv(shape s) : s_(s), data_(make_cv_data(s)) {}
+
+  void epoch() {
+    const auto folds = cv_splitter.split(data_.y);
+    auto oof = torch::zeros({cv_samples, s_.out});
+    for (const auto& fold : folds) {
+      torch::manual_seed(1);
+      Mlp model(s_.in, s_.hidden, s_.out);
+      torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(lr));
+      const auto train_x = data_.x.index_select(0, fold.train), train_y = data_.y.index_select(0, fold.train);
+      const auto test_x = data_.x.index_select(0, fold.test), test_y = data_.y.index_select(0, fold.test);
+      auto generator = at::detail::createCPUGenerator(1);
+      for (int e = 0; e < cv_epochs; ++e) {
+        model->train();
+        generator.set_current_seed(1 + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(e));
+        const auto order = torch::randperm(train_x.size(0), generator, torch::TensorOptions().dtype(torch::kLong));
+        auto loss_sum = torch::zeros({}, torch::kDouble);
+        for (std::int64_t start = 0; start < train_x.size(0); start += s_.batch) {
+          const auto rows = order.narrow(0, start, std::min(s_.batch, train_x.size(0) - start));
+          const auto input = train_x.index_select(0, rows), target = train_y.index_select(0, rows);
+          optimizer.zero_grad();
+          auto loss = torch::nn::functional::cross_entropy(model->forward(input), target);
+          loss.backward();
+          {
+            torch::NoGradGuard no_grad;
+            loss_sum.add_(loss, input.size(0));
+          }
+          optimizer.step();
+        }
+        benchmark::DoNotOptimize(loss_sum.item<double>() / static_cast<double>(train_x.size(0)));
+        torch::NoGradGuard no_grad;
+        model->eval();
+        auto val_loss = torch::zeros({}, torch::kDouble);
+        auto correct = torch::zeros({}, torch::kLong);
+        for (std::int64_t start = 0; start < test_x.size(0); start += s_.batch) {
+          const auto length = std::min(s_.batch, test_x.size(0) - start);
+          const auto input = test_x.narrow(0, start, length), target = test_y.narrow(0, start, length);
+          const auto logits = model->forward(input);
+          val_loss.add_(torch::nn::functional::cross_entropy(logits, target), length);
+          correct.add_(logits.argmax(1).eq(target).sum());
+        }
+        benchmark::DoNotOptimize(val_loss.item<double>() + static_cast<double>(correct.item<std::int64_t>()));
+      }
+      torch::NoGradGuard no_grad;
+      model->eval();
+      std::vector<torch::Tensor> outputs;
+      for (std::int64_t start = 0; start < test_x.size(0); start += s_.batch) {
+        outputs.push_back(model->forward(test_x.narrow(0, start, std::min(s_.batch, test_x.size(0) - start))));
+      }
+      oof.index_copy_(0, fold.test, torch::cat(outputs));
+    }
+    benchmark::DoNotOptimize(oof.argmax(1).eq(data_.y).to(torch::kDouble).mean().item<double>());
+  }
+
+ private:
+  shape s_;
+  cv_data data_;
+};
+
+// The "ensemble4" rows: four trained members, 16 batches to predict.
+constexpr int ensemble_batches = 16;
+
+class kiln_ensemble {
+ public:
+  explicit kiln_ensemble(shape s)
+      : batches_(make_batches(s)), test_(make_batches(s, ensemble_batches, 3)), a_(make_kiln_plain(s)),
+        b_(make_kiln_plain(s)), c_(make_kiln_plain(s)), d_(make_kiln_plain(s)) {
+    a_.fit(batches_);  // members that differ
+    b_.fit(batches_, {.epochs = 2});
+  }
+  void epoch() {
+    benchmark::DoNotOptimize(kiln::ensemble::predict(kiln::ensemble::soft_vote{}, std::tie(a_, b_, c_, d_), test_));
+  }
+
+ private:
+  batch_list batches_, test_;
+  decltype(make_kiln_plain(shape{})) a_, b_, c_, d_;
+};
+
+class hand_ensemble {
+ public:
+  explicit hand_ensemble(shape s) : batches_(make_batches(s)), test_(make_batches(s, ensemble_batches, 3)) {
+    for (int i = 0; i < 4; ++i) members_.push_back(std::make_unique<hand_plain>(s));
+    members_[0]->epoch();
+    members_[1]->epoch();
+    members_[1]->epoch();
+  }
+  void epoch() {
+    torch::NoGradGuard no_grad;
+    torch::Tensor sum;
+    for (auto& member : members_) {
+      auto& model = member->model();
+      model->eval();
+      std::vector<torch::Tensor> outputs;
+      for (const auto& [x, y] : test_) outputs.push_back(model->forward(x.to(torch::kCPU, true)));
+      const auto probabilities = torch::cat(outputs).softmax(1);
+      sum = sum.defined() ? sum.add_(probabilities) : probabilities;
+    }
+    benchmark::DoNotOptimize(sum.div_(4));
+  }
+
+ private:
+  batch_list batches_, test_;
+  std::vector<std::unique_ptr<hand_plain>> members_;
+};
+
 template <class Case>
 void run(benchmark::State& state, shape s) {
   Case c(s);
@@ -317,6 +474,8 @@ const named_case cases[] = {
     entry<kiln_plain>("kiln/mnist_mlp/plain", mnist_mlp), entry<hand_plain>("hand/mnist_mlp/plain", mnist_mlp),
     entry<kiln_full>("kiln/mnist_mlp/full", mnist_mlp),   entry<hand_full>("hand/mnist_mlp/full", mnist_mlp),
     entry<kiln_metrics>("kiln/mnist_mlp/metrics", mnist_mlp), entry<hand_metrics>("hand/mnist_mlp/metrics", mnist_mlp),
+    entry<kiln_cv>("kiln/tiny_mlp/cv5", tiny_mlp),        entry<hand_cv>("hand/tiny_mlp/cv5", tiny_mlp),
+    entry<kiln_ensemble>("kiln/mnist_mlp/ensemble4", mnist_mlp), entry<hand_ensemble>("hand/mnist_mlp/ensemble4", mnist_mlp),
 };
 
 }  // namespace
