@@ -20,6 +20,11 @@
 #endif
 #define KILN_COMPILING_DEFINITIONS
 
+#include <kiln/augment/augment.hpp>
+#include <kiln/augment/image.hpp>
+#include <kiln/augment/mix.hpp>
+#include <kiln/augment/transforms.hpp>
+#include <kiln/augment/tta.hpp>
 #include <kiln/callbacks/backbone_finetuning.hpp>
 #include <kiln/callbacks/checkpoint_on_signal.hpp>
 #include <kiln/callbacks/csv_logger.hpp>

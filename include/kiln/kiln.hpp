@@ -9,6 +9,11 @@
 //   kiln::trainer t{kiln::backbone<Net>{}, kiln::sgd{.lr = 0.1}, kiln::metrics<kiln::accuracy>{}};
 #pragma once
 
+#include <kiln/augment/augment.hpp>
+#include <kiln/augment/image.hpp>
+#include <kiln/augment/mix.hpp>
+#include <kiln/augment/transforms.hpp>
+#include <kiln/augment/tta.hpp>
 #include <kiln/callbacks/backbone_finetuning.hpp>
 #include <kiln/callbacks/callbacks.hpp>
 #include <kiln/callbacks/checkpoint_on_signal.hpp>

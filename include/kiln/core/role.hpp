@@ -15,6 +15,7 @@
 //   precision   in which dtype the forward pass runs         kiln::full_precision
 //   execution   how each training step is launched           kiln::eager
 //   distributed how many processes train the model together   kiln::single_process
+//   augment     transforms of the training batches           kiln::no_augment
 #pragma once
 
 #include <string_view>
@@ -34,6 +35,7 @@ struct callbacks  { static constexpr std::string_view name = "callbacks"; };
 struct precision  { static constexpr std::string_view name = "precision"; };
 struct execution  { static constexpr std::string_view name = "execution"; };
 struct distributed { static constexpr std::string_view name = "distributed"; };
+struct augment    { static constexpr std::string_view name = "augment"; };
 
 /// The role of a type that declares none: such a type cannot be a policy.
 struct none { static constexpr std::string_view name = "none"; };

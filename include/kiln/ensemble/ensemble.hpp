@@ -16,8 +16,15 @@
 // (kiln::output_kind: class scores, binary logits or values): mixing kinds, or a member whose
 // loss does not say (a kiln::loss{f}), is a compile error. Their width is checked when they
 // predict: members with other numbers of outputs are an error naming both shapes.
+//
+// With a test-time augmentation (kiln/augment/tta.hpp) as the last argument, each member
+// predicts through it, and its merged outputs (in the model's terms) are combined:
+//
+//   auto r = kiln::ensemble::predict(kiln::ensemble::soft_vote{}, std::tie(cnn, mlp), test,
+//                                    kiln::tta<kiln::mean_logits, kiln::hflip>{});
 #pragma once
 
+#include <kiln/augment/tta.hpp>
 #include <kiln/ensemble/combiners.hpp>
 #include <kiln/loss/loss.hpp>
 
@@ -50,46 +57,50 @@ template <class Trainer>
   requires(detail::says_output_kind<Trainer>())
 inline constexpr output_kind output_kind_of = Trainer::loss_policy::output;
 
-/// Each member's outputs on `data`, in the members' order.
-template <class... Trainers, class Data>
-std::vector<torch::Tensor> predict_each(const std::tuple<Trainers&...>& members, Data& data) {
+/// Each member's outputs on `data`, in the members' order (through `tta`, when given).
+template <class... Trainers, class Data, TestTimeAugmentation... TTA>
+  requires(sizeof...(TTA) <= 1)
+std::vector<torch::Tensor> predict_each(const std::tuple<Trainers&...>& members, Data& data, const TTA&... tta) {
   std::vector<torch::Tensor> outputs;
   outputs.reserve(sizeof...(Trainers));
-  std::apply([&](auto&... member) { (outputs.push_back(member.predict(data)), ...); }, members);
+  std::apply([&](auto&... member) { (outputs.push_back(member.predict(data, tta...)), ...); }, members);
   return outputs;
 }
 
 /// The combined prediction of trainers of any pipeline types whose outputs are of one kind.
-template <Combiner C, class... Trainers, class Data>
-torch::Tensor predict(const C& combiner, const std::tuple<Trainers&...>& members, Data&& data) {
+template <Combiner C, class... Trainers, class Data, TestTimeAugmentation... TTA>
+  requires(sizeof...(TTA) <= 1)
+torch::Tensor predict(const C& combiner, const std::tuple<Trainers&...>& members, Data&& data, const TTA&... tta) {
   static_assert(sizeof...(Trainers) >= 1, "kiln::ensemble::predict: the ensemble has no members.");
   using first = std::remove_cvref_t<std::tuple_element_t<0, std::tuple<Trainers...>>>;
   static_assert(((output_kind_of<std::remove_cvref_t<Trainers>> == output_kind_of<first>) && ...),
                 "kiln::ensemble::predict: the members' outputs are of different kinds (class scores, binary logits, "
                 "values: what their losses read); an ensemble combines outputs of one kind.");
-  const auto outputs = predict_each(members, data);
+  const auto outputs = predict_each(members, data, tta...);
   return combine(combiner, outputs, output_kind_of<first>);
 }
 
 /// Each checkpoint's outputs on `data`: the checkpoints are loaded into `trainer` one after the
 /// other (its own weights are replaced; it holds the last one's state afterwards).
-template <class Trainer, class Data>
+template <class Trainer, class Data, TestTimeAugmentation... TTA>
+  requires(sizeof...(TTA) <= 1)
 std::vector<torch::Tensor> predict_each(Trainer& trainer, const std::vector<std::filesystem::path>& checkpoints,
-                                        Data& data) {
+                                        Data& data, const TTA&... tta) {
   std::vector<torch::Tensor> outputs;
   outputs.reserve(checkpoints.size());
   for (const auto& checkpoint : checkpoints) {
     trainer.load_checkpoint(checkpoint);
-    outputs.push_back(trainer.predict(data));
+    outputs.push_back(trainer.predict(data, tta...));
   }
   return outputs;
 }
 
 /// The combined prediction of several checkpoints of the pipeline `trainer` belongs to.
-template <Combiner C, class Trainer, class Data>
+template <Combiner C, class Trainer, class Data, TestTimeAugmentation... TTA>
+  requires(sizeof...(TTA) <= 1)
 torch::Tensor predict(const C& combiner, Trainer& trainer, const std::vector<std::filesystem::path>& checkpoints,
-                      Data&& data) {
-  const auto outputs = predict_each(trainer, checkpoints, data);
+                      Data&& data, const TTA&... tta) {
+  const auto outputs = predict_each(trainer, checkpoints, data, tta...);
   return combine(combiner, outputs, output_kind_of<std::remove_cvref_t<Trainer>>);
 }
 

@@ -40,6 +40,8 @@ namespace kiln {
 struct cross_entropy {
   using kiln_role = role::loss;
   static constexpr output_kind output = output_kind::class_scores;
+  /// Reads class probabilities as targets: batches mixed by kiln::mixup or kiln::cutmix.
+  static constexpr bool takes_class_probabilities = true;
   torch::Tensor weight{};  ///< per-class weights [C]; undefined = all 1
   double label_smoothing = 0.0;
   std::int64_t ignore_index = -100;

@@ -18,6 +18,8 @@
 //                        running loss_sum and samples), step, passes (training passes, which
 //                        replay data orders), frozen (backbone children still frozen), stopped
 //   rng/cpu, rng/cuda<i> the random-number generators: dropout and shuffling resume exactly
+//   augment              with kiln::augment: its generator's state, so that the augmentations
+//                        resume exactly too
 //   history/<e>          each completed epoch's metric names and values
 //   hyperparameters      the run's effective configuration, JSON text (empty without one)
 //
@@ -294,6 +296,7 @@ struct checkpointing {
       w("stopped", t.ctx_.stop_requested());
     });
     part("rng", [&](auto& a) { save_generators(a); });
+    if constexpr (T::augment_type::active) part("augment", [&](auto& a) { a.write("generator", t.augment_.state()); });
     part("history", [&](auto& a) { save_history(a, t.history_); });
     archive.write("hyperparameters", t.ctx_.hyperparameters);
   }
@@ -362,6 +365,20 @@ struct checkpointing {
       }
     }
     load_generators(rng, where);
+    if constexpr (T::augment_type::active) {
+      torch::serialize::InputArchive augment;
+      torch::Tensor state;
+      if (!archive.try_read("augment", augment) || !augment.try_read("generator", state)) {
+        throw checkpoint_error(where + ": the checkpoint has no augmentation state (it was written by a pipeline "
+                                       "without kiln::augment); resume it with the pipeline that wrote it");
+      }
+      try {
+        t.augment_.load_state(state);
+      } catch (const c10::Error& e) {
+        throw checkpoint_error(concat(where, ": the augmentation's generator state does not fit this device's (",
+                                      first_line(e.what()), ")"));
+      }
+    }
     t.history_ = info.history;
     ctx.metrics = t.history_.empty() ? metric_values{} : t.history_.back();
     ctx.step = info.step;

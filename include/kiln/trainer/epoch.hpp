@@ -86,6 +86,7 @@ struct epoch_loop {
         continue;
       }
       auto [input, target] = unpack(batch, t.device_);
+      if constexpr (T::augment_type::active) t.augment_.apply(input, target);
       t.callbacks_.template run<hook::batch_begin>(ctx);
       torch::Tensor loss;
       if constexpr (T::captures_step) {

@@ -53,6 +53,8 @@
 //       progress_bar) run there only.
 #pragma once
 
+#include <kiln/augment/augment.hpp>
+#include <kiln/augment/tta.hpp>
 #include <kiln/callbacks/callbacks.hpp>
 #include <kiln/core/batch.hpp>
 #include <kiln/core/context.hpp>
@@ -160,6 +162,8 @@ class trainer {
                 "kiln::trainer: the pipeline names two execution policies; keep one.");
   static_assert(count<role::distributed> <= 1,
                 "kiln::trainer: the pipeline names two distributed policies; keep one.");
+  static_assert(count<role::augment> <= 1,
+                "kiln::trainer: the pipeline names two augmentations; put all transforms in one kiln::augment{...}.");
 
   template <class Role, class Default>
   using policy = typename recipe_type::template policy<Role, Default>;
@@ -177,6 +181,7 @@ class trainer {
   using precision_policy = policy<role::precision, full_precision>;
   using execution_policy = policy<role::execution, eager>;
   using distributed_policy = policy<role::distributed, single_process>;
+  using augment_policy = policy<role::augment, no_augment>;
 
   static_assert(LossPolicy<loss_policy>,
                 "kiln::trainer: the loss policy is not a kiln::LossPolicy; it must be callable "
@@ -199,6 +204,13 @@ class trainer {
   static_assert(DistributedPolicy<distributed_policy>,
                 "kiln::trainer: the distributed policy is not a kiln::DistributedPolicy (see "
                 "kiln/distributed/distributed.hpp for the members its state_type needs).");
+  static_assert(AugmentPolicy<augment_policy>,
+                "kiln::trainer: the augment policy is not a kiln::AugmentPolicy (see kiln/augment/augment.hpp); "
+                "use kiln::augment{transforms...}.");
+  static_assert(!augment_policy::mixes_targets || requires { loss_policy::takes_class_probabilities; },
+                "kiln::augment: kiln::mixup and kiln::cutmix turn the targets into class probabilities, which this "
+                "pipeline's loss does not read; use kiln::cross_entropy (a loss of your own can declare "
+                "`static constexpr bool takes_class_probabilities = true`).");
   // The metric a scheduler names in its type, e.g. kiln::reduce_on_plateau<"val/accuracy">.
   static constexpr std::string_view scheduler_monitor = detail::fixed_monitor_of<scheduler_policy>();
   static_assert(scheduler_monitor.empty() || detail::computes_metric<metrics_policy>(scheduler_monitor),
@@ -215,6 +227,7 @@ class trainer {
   using precision_type = typename precision_policy::state_type;
   using execution_type = typename execution_policy::state_type;
   using distributed_type = typename distributed_policy::state_type;
+  using augment_type = typename augment_policy::state_type;
 
   static constexpr std::size_t accumulation = accumulate_policy::batches;
   static constexpr std::size_t frozen_children = freeze_policy::children;
@@ -297,15 +310,23 @@ class trainer {
   /// Model outputs for every batch of `data`, concatenated along the batch dimension, on the CPU.
   template <InputRange Data>
   torch::Tensor predict(Data&& data) {
-    torch::NoGradGuard no_grad;
-    model_->eval();
-    std::vector<torch::Tensor> outputs;
-    for (const auto& batch : data) {
-      outputs.push_back(
-          detail::forward_explained(model_, detail::inputs_of(batch, device_), std::ssize(outputs)).to(torch::kCPU));
-    }
-    if (outputs.empty()) throw std::invalid_argument("kiln::trainer::predict: the data has no batches");
-    return torch::cat(outputs);
+    return predict_batches(data, [this](const torch::Tensor& x, std::int64_t batch) {
+      return detail::forward_explained(model_, x, batch);
+    });
+  }
+
+  /// The outputs of a test-time augmentation (kiln/augment/tta.hpp) for every batch of `data`:
+  /// the plain pass and one per variant, merged by its rule.
+  ///   auto p = t.predict(test, kiln::tta<kiln::mean_probabilities, kiln::hflip>{.beta = 0.25});
+  template <InputRange Data, TestTimeAugmentation TTA>
+  torch::Tensor predict(Data&& data, const TTA& tta) {
+    static_assert(requires { loss_policy::output; },
+                  "kiln::trainer::predict(data, tta): the pipeline's loss does not say what its outputs are "
+                  "(kiln::output_kind), which the merge rule needs; kiln's losses declare it.");
+    return predict_batches(data, [&](const torch::Tensor& x, std::int64_t batch) {
+      return tta.template run<loss_policy::output>(
+          [&](const torch::Tensor& images) { return detail::forward_explained(model_, images, batch); }, x);
+    });
   }
 
   /// Moves the model (and any tensors the loss holds) to `device`; call before fit.
@@ -316,6 +337,7 @@ class trainer {
       if (const auto parameters = model_->parameters(); !parameters.empty()) device_ = parameters.front().device();
     }
     if constexpr (requires { loss_.to(device); }) loss_.to(device);
+    augment_.to(device_, ctx_.rank);
   }
 
   [[nodiscard]] const torch::Device& device() const noexcept { return device_; }
@@ -331,6 +353,8 @@ class trainer {
   [[nodiscard]] execution_type& execution() noexcept { return execution_; }
   /// The distributed policy's state: this process's rank, the process group.
   [[nodiscard]] distributed_type& distributed() noexcept { return distributed_; }
+  /// The augmentation's transforms and generator.
+  [[nodiscard]] augment_type& augmentation() noexcept { return augment_; }
   /// The validation metrics, with their runtime options; a cross-validation or an ensemble
   /// copies them to score predictions made outside a fit.
   [[nodiscard]] const metrics_policy& metric_list() const noexcept { return metrics_; }
@@ -389,9 +413,11 @@ class trainer {
         precision_(validated(take<precision_policy>(policies, configure))),
         execution_(validated(take<execution_policy>(policies, configure))),
         distributed_(validated(take<distributed_policy>(policies, configure))),
+        augment_(validated(take<augment_policy>(policies, configure))),
         ctx_{*model_, optimizer_} {
     ctx_.rank = distributed_.rank();
     ctx_.world_size = distributed_.world_size();
+    augment_.to(device_, ctx_.rank);
     ctx_.learning_rates = scheduler_.learning_rates();
     ctx_.frozen = detail::freeze_children<frozen_children>(model_->backbone());
     if constexpr (has_checkpoint_hooks) enable_checkpoints();
@@ -405,6 +431,19 @@ class trainer {
     });
     restore_ = &detail::checkpointing::restore<trainer>;
     load_callback_states_ = &detail::checkpointing::load_callback_states<trainer>;
+  }
+
+  // Each batch's inputs on the device, through `forward`, gathered on the CPU.
+  template <class Data, class Forward>
+  torch::Tensor predict_batches(Data& data, Forward&& forward) {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    std::vector<torch::Tensor> outputs;
+    for (const auto& batch : data) {
+      outputs.push_back(forward(detail::inputs_of(batch, device_), std::ssize(outputs)).to(torch::kCPU));
+    }
+    if (outputs.empty()) throw std::invalid_argument("kiln::trainer::predict: the data has no batches");
+    return torch::cat(outputs);
   }
 
   template <class P>
@@ -490,6 +529,7 @@ class trainer {
   [[no_unique_address]] precision_type precision_;
   [[no_unique_address]] execution_type execution_;
   [[no_unique_address]] distributed_type distributed_;
+  [[no_unique_address]] augment_type augment_;
   context ctx_;
   torch::Tensor loss_sum_;
   torch::Device device_{torch::kCPU};
