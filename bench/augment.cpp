@@ -50,11 +50,7 @@ struct kiln_chain_run {
 
 struct hand_chain_run {
   torch::Tensor images = (torch::manual_seed(0), torch::rand({batch, 3, 32, 32}));
-  at::Generator generator = [] {
-    auto g = at::globalContext().defaultGenerator(torch::kCPU).clone();
-    g.set_current_seed(1);
-    return g;
-  }();
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(1);
   torch::Tensor mean_t = torch::tensor(mean).to(torch::kFloat).view({1, 3, 1, 1});
   torch::Tensor std_t = torch::tensor(std_dev).to(torch::kFloat).view({1, 3, 1, 1});
   torch::Tensor rows = torch::arange(32).view({1, 32, 1}), cols = torch::arange(32).view({1, 1, 32});

@@ -27,6 +27,7 @@
 #include <kiln/core/role.hpp>
 #include <kiln/detail/check.hpp>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
@@ -71,6 +72,15 @@ struct no_augment {
     void to(const torch::Device&, std::int64_t) noexcept {}
     void apply(torch::Tensor&, torch::Tensor&) noexcept {}
   };
+};
+
+/// A test-time augmentation (kiln::tta or kiln::dense_tta, kiln/augment/tta.hpp), as
+/// trainer::predict(data, tta) takes it: whether its outputs are dense, its blend and variants,
+/// and `run<kind>(forward, images)`.
+template <class T>
+concept TestTimeAugmentation = requires { { T::dense } -> std::convertible_to<bool>; } && requires(const T& t) {
+  t.beta;
+  t.variants;
 };
 
 namespace detail {
@@ -175,8 +185,10 @@ struct augment {
 namespace kiln::detail {
 
 KILN_DECL at::Generator seeded_generator(const torch::Device& device, std::int64_t seed) {
-  // A new generator of the device's type: a copy of its default one, reseeded (LibTorch has no
-  // public constructor of a CUDA generator in a CPU-only header).
+  if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(static_cast<std::uint64_t>(seed));
+  // Another device's: a copy of its default generator, reseeded (LibTorch declares no constructor
+  // of a CUDA generator in its CPU headers). Generator::clone leaks its copy in LibTorch 1.13
+  // (LeakSanitizer finds it), one per call: the CPU's is made directly above.
   at::Generator generator = at::globalContext().defaultGenerator(device).clone();
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_current_seed(static_cast<std::uint64_t>(seed));

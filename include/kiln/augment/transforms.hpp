@@ -61,6 +61,13 @@ inline torch::Tensor integers_up_to(const torch::Tensor& high, at::Generator& ge
   return (u * (high + 1).to(torch::kDouble)).floor_().to(torch::kLong).minimum(high);
 }
 
+/// A random transform called on a batch: the batch checked, each image's parameters drawn, applied.
+template <class T>
+torch::Tensor draw_and_apply(const T& t, std::string_view where, const torch::Tensor& x, at::Generator& g) {
+  image::check_images(where, x);
+  return t.apply(x, t.draw(x.size(0), x.size(2), x.size(3), g));
+}
+
 KILN_DECL void check_range(std::string_view transform, std::string_view name, const std::vector<double>& range,
                            double low, double high);
 KILN_DECL void check_size(std::string_view transform, const std::vector<std::int64_t>& size);
@@ -97,8 +104,7 @@ struct random_flip {
     return torch::where(q.flip.view({-1, 1, 1, 1}), x.flip({Dim}), x);
   }
   torch::Tensor operator()(const torch::Tensor& x, at::Generator& g) const {
-    image::check_images(where, x);
-    return apply(x, draw(x.size(0), x.size(2), x.size(3), g));
+    return draw_and_apply(*this, where, x, g);
   }
 };
 
@@ -166,8 +172,7 @@ struct random_resized_crop {
     return image::resized_crop_each(x, q.top, q.left, q.heights, q.widths, size[0], size[1]);
   }
   torch::Tensor operator()(const torch::Tensor& x, at::Generator& g) const {
-    image::check_images("kiln::random_resized_crop", x);
-    return apply(x, draw(x.size(0), x.size(2), x.size(3), g));
+    return detail::draw_and_apply(*this, "kiln::random_resized_crop", x, g);
   }
 };
 
@@ -189,8 +194,7 @@ struct random_rotation {
     return image::rotate(x, q.angle, interpolation, fill);
   }
   torch::Tensor operator()(const torch::Tensor& x, at::Generator& g) const {
-    image::check_images("kiln::random_rotation", x);
-    return apply(x, draw(x.size(0), x.size(2), x.size(3), g));
+    return detail::draw_and_apply(*this, "kiln::random_rotation", x, g);
   }
 };
 
@@ -218,8 +222,7 @@ struct random_affine {
     return image::affine(x, q.angle, q.tx, q.ty, q.scale, q.shear_x, q.shear_y, interpolation, fill);
   }
   torch::Tensor operator()(const torch::Tensor& x, at::Generator& g) const {
-    image::check_images("kiln::random_affine", x);
-    return apply(x, draw(x.size(0), x.size(2), x.size(3), g));
+    return detail::draw_and_apply(*this, "kiln::random_affine", x, g);
   }
 };
 

@@ -34,6 +34,7 @@
 // quarter turns do, crops and resizes do not, and naming one is a compile error.
 #pragma once
 
+#include <kiln/augment/augment.hpp>
 #include <kiln/augment/image.hpp>
 #include <kiln/loss/loss.hpp>
 
@@ -186,13 +187,6 @@ using tta = basic_tta<false, Rule, Variants...>;
 /// outputs taken back through its inverses, last first, before the merge.
 template <MergeRule Rule, Variant... Variants>
 using dense_tta = basic_tta<true, Rule, Variants...>;
-
-/// A test-time augmentation: kiln::tta or kiln::dense_tta.
-template <class T>
-concept TestTimeAugmentation = requires { { T::dense } -> std::convertible_to<bool>; } && requires(const T& t) {
-  t.beta;
-  t.variants;
-};
 
 namespace detail {
 

@@ -24,7 +24,7 @@
 //                                    kiln::tta<kiln::mean_logits, kiln::hflip>{});
 #pragma once
 
-#include <kiln/augment/tta.hpp>
+#include <kiln/augment/augment.hpp>
 #include <kiln/ensemble/combiners.hpp>
 #include <kiln/loss/loss.hpp>
 

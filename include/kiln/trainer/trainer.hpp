@@ -54,7 +54,6 @@
 #pragma once
 
 #include <kiln/augment/augment.hpp>
-#include <kiln/augment/tta.hpp>
 #include <kiln/callbacks/callbacks.hpp>
 #include <kiln/core/batch.hpp>
 #include <kiln/core/context.hpp>
@@ -315,8 +314,8 @@ class trainer {
     });
   }
 
-  /// The outputs of a test-time augmentation (kiln/augment/tta.hpp) for every batch of `data`:
-  /// the plain pass and one per variant, merged by its rule.
+  /// The outputs of a test-time augmentation (kiln/augment/tta.hpp, which the caller includes)
+  /// for every batch of `data`: the plain pass and one per variant, merged by its rule.
   ///   auto p = t.predict(test, kiln::tta<kiln::mean_probabilities, kiln::hflip>{.beta = 0.25});
   template <InputRange Data, TestTimeAugmentation TTA>
   torch::Tensor predict(Data&& data, const TTA& tta) {
