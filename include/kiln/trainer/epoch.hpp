@@ -8,7 +8,8 @@
 // epoch_loop is the set of its operations that run per batch, kept in one place so that the loop
 // reads as one.
 //
-// A training batch meets, in order: on_batch_begin; zero_grad at the start of a window; the
+// A training batch meets, in order: the augment role's transforms (kiln/augment/augment.hpp;
+// none by default); on_batch_begin; zero_grad at the start of a window; the
 // precision role's forward (model and loss); the distributed role's before_backward (does this
 // batch step?); the precision role's backward (the loss ÷ K); at the end of a window the
 // optimizer step (the distributed role's reduce_gradients, the loss scaler's unscale,

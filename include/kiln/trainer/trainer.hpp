@@ -51,6 +51,10 @@
 //       built; only rank 0 writes files (context::writes_files): ctx.save_checkpoint writes
 //       there only, and callbacks marked rank_zero_only (the loggers, model_checkpoint,
 //       progress_bar) run there only.
+// - Augmentation: the augment role (kiln/augment/augment.hpp) transforms each training batch
+//   in epoch_loop::train before on_batch_begin, with a generator seeded per rank that to(device)
+//   moves and checkpoints carry; predict(data, tta) runs a test-time augmentation
+//   (kiln/augment/tta.hpp) through the model, batch by batch.
 #pragma once
 
 #include <kiln/augment/augment.hpp>
