@@ -89,6 +89,16 @@ std::string message_of(F&& f) {
 /// A directory in which creating a file fails, or an empty path when this machine has none to
 /// offer: a fresh directory without write permission, or, for root (whom permissions do not
 /// stop), /sys (sysfs takes no new files).
+/// An empty directory of this process under the system's temporary one:
+/// <tmp>/kiln_<area>_<name>_<pid>, emptied if a former run left it.
+inline std::filesystem::path fresh_dir(std::string_view area, std::string_view name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("kiln_" + std::string{area} + "_" + std::string{name} + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
 /// True when `text` holds `part`: for checking the parts of an error message that matter.
 inline bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 

@@ -49,12 +49,7 @@ images make_images(std::int64_t n, std::uint64_t seed) {
   return {x, y};
 }
 
-fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("kiln_augment_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return kiln::test::fresh_dir("augment", name); }
 
 auto shifted() {
   return kiln::augment{kiln::random_crop{.size = {8, 8}, .padding = 2, .padding_mode = kiln::padding_mode::edge},

@@ -43,11 +43,7 @@ struct epoch_counter {
   }
 };
 
-fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("kiln_cv_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return kiln::test::fresh_dir("cv", name); }
 
 /// Without checkpoints: state that could leak lives in the optimizer (AdamW's moments), the
 /// schedule, early stopping and the random generator.

@@ -92,12 +92,7 @@ struct data {
   kiln::data::tensor_batches val_batches{val.x, val.y, {.batch_size = 8}};
 };
 
-fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("kiln_distributed_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return kiln::test::fresh_dir("distributed", name); }
 
 }  // namespace
 

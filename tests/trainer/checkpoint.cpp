@@ -41,12 +41,7 @@ struct DropNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(DropNet);
 
-fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("kiln_checkpoint_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return kiln::test::fresh_dir("checkpoint", name); }
 
 // Ends a fit after `epochs` epochs, as a killed process would have.
 struct stop_after {
