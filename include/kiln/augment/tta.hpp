@@ -140,7 +140,6 @@ template <class Rule>
 torch::Tensor merge_passes(const torch::Tensor& plain, const std::vector<torch::Tensor>& variants,
                            std::optional<double> beta, output_kind kind);
 
-KILN_DECL torch::Tensor to_probabilities(const torch::Tensor& outputs, output_kind kind);
 KILN_DECL torch::Tensor from_probabilities(const torch::Tensor& probabilities, output_kind kind);
 KILN_DECL void check_beta(std::optional<double> beta);
 
@@ -206,7 +205,7 @@ torch::Tensor merge_passes(const torch::Tensor& plain, const std::vector<torch::
     } else if constexpr (std::same_as<Rule, geometric_mean>) {
       return kind == output_kind::class_scores ? torch::log_softmax(o, 1) : o;  // merged as logits
     } else {
-      return to_probabilities(o, kind);
+      return probabilities(o, kind, /*class_dim=*/1);
     }
   };
   auto merge = [&](const std::vector<torch::Tensor>& parts) {
@@ -240,10 +239,6 @@ torch::Tensor merge_passes(const torch::Tensor& plain, const std::vector<torch::
 #if KILN_FUNCTION_DEFINITIONS
 
 namespace kiln::detail {
-
-KILN_DECL torch::Tensor to_probabilities(const torch::Tensor& outputs, output_kind kind) {
-  return kind == output_kind::class_scores ? torch::softmax(outputs, 1) : torch::sigmoid(outputs);
-}
 
 KILN_DECL torch::Tensor from_probabilities(const torch::Tensor& probabilities, output_kind kind) {
   if (kind == output_kind::class_scores) return probabilities.log();

@@ -94,9 +94,6 @@ KILN_DECL ensemble_inputs ensemble_inputs_of(std::string_view who, std::span<con
 /// Σ weights[i] · values[i].
 KILN_DECL torch::Tensor weighted_sum(const std::vector<torch::Tensor>& values, const std::vector<double>& weights);
 
-/// Each output as probabilities: softmax over the last dimension of class scores, sigmoid of logits.
-KILN_DECL torch::Tensor probabilities(const torch::Tensor& output, output_kind kind);
-
 /// The ranks of `scores` [N], ties sharing the mean of their ranks, from 1.
 KILN_DECL torch::Tensor average_ranks(const torch::Tensor& scores);
 
@@ -143,10 +140,6 @@ KILN_DECL torch::Tensor weighted_sum(const std::vector<torch::Tensor>& values, c
   return sum;
 }
 
-KILN_DECL torch::Tensor probabilities(const torch::Tensor& output, output_kind kind) {
-  return kind == output_kind::class_scores ? torch::softmax(output, -1) : torch::sigmoid(output);
-}
-
 KILN_DECL torch::Tensor average_ranks(const torch::Tensor& scores) {
   const auto n = scores.size(0);
   const auto values = scores.contiguous();
@@ -173,7 +166,7 @@ namespace kiln::ensemble {
 KILN_DECL torch::Tensor combine(const soft_vote& combiner, std::span<const torch::Tensor> outputs, output_kind kind) {
   auto in = detail::ensemble_inputs_of(soft_vote::name, outputs, combiner.weights);
   if (kind != output_kind::values) {
-    for (auto& output : in.outputs) output = detail::probabilities(output, kind);
+    for (auto& output : in.outputs) output = detail::probabilities(output, kind, /*class_dim=*/-1);
   }
   return detail::weighted_sum(in.outputs, in.weights);
 }
@@ -184,7 +177,7 @@ KILN_DECL torch::Tensor combine(const logit_mean& combiner, std::span<const torc
         "kiln::ensemble::logit_mean: the members predict values, which are not logits; use soft_vote for their mean");
   }
   auto in = detail::ensemble_inputs_of(logit_mean::name, outputs, combiner.weights);
-  return detail::probabilities(detail::weighted_sum(in.outputs, in.weights), kind);
+  return detail::probabilities(detail::weighted_sum(in.outputs, in.weights), kind, /*class_dim=*/-1);
 }
 
 KILN_DECL torch::Tensor combine(const hard_vote& combiner, std::span<const torch::Tensor> outputs, output_kind kind) {

@@ -98,6 +98,10 @@ torch::Tensor explain_errors(std::string_view loss, const torch::Tensor& output,
 /// differ ("Found dtype Double but expected Float"); both are refused here.
 KILN_DECL void check_elementwise(std::string_view loss, const torch::Tensor& output, const torch::Tensor& target);
 
+/// `output` as probabilities: the softmax over `class_dim` of class scores, the sigmoid of
+/// binary logits (values have none: only those two kinds are given here).
+KILN_DECL torch::Tensor probabilities(const torch::Tensor& output, output_kind kind, std::int64_t class_dim);
+
 /// The number of classes in logits [N, C, d...] or [C].
 inline std::int64_t classes_of(const torch::Tensor& output) { return output.size(output.dim() == 1 ? 0 : 1); }
 
@@ -119,6 +123,10 @@ KILN_DECL torch::Tensor reduce(const torch::Tensor& losses, kiln::reduction r);
 #if KILN_FUNCTION_DEFINITIONS
 
 namespace kiln::detail {
+
+KILN_DECL torch::Tensor probabilities(const torch::Tensor& output, output_kind kind, std::int64_t class_dim) {
+  return kind == output_kind::class_scores ? torch::softmax(output, class_dim) : torch::sigmoid(output);
+}
 
 KILN_DECL void check_trainable(std::string_view where, kiln::reduction r) {
   check_option(r != kiln::reduction::none, where, "reduction",
