@@ -380,10 +380,10 @@ TEST_CASE("kiln::config: a file that cannot be read or parsed, and a bad command
   CHECK(error_of([] { from_args({"--set", "optimizer.lr=0.1", "--config"}); }) ==
         "kiln::config: --config needs a value (FILE); run 'prog --help' for the usage");
   CHECK(error_of([] { from_args({"--sett", "optimizer.lr=0.1"}); }) ==
-        "kiln::config: unknown option '--sett'; the options are --config FILE, --set KEY=VALUE and --help; run 'prog "
+        "kiln::config: unknown option '--sett'; the options are --config FILE, --set KEY=VALUE, --print-search-space and --help; run 'prog "
         "--help' for the usage");
   CHECK(error_of([] { from_args({"-s=1"}); }) ==
-        "kiln::config: unknown option '-s'; the options are --config FILE, --set KEY=VALUE and --help; run 'prog "
+        "kiln::config: unknown option '-s'; the options are --config FILE, --set KEY=VALUE, --print-search-space and --help; run 'prog "
         "--help' for the usage");
 }
 

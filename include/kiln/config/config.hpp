@@ -321,6 +321,38 @@ T from_json(const json& value, const source& at) {
   }
 }
 
+/// What kind of value an option holds, for the search spaces that range over it.
+enum class value_kind { boolean, integer, real, text, named, list };
+
+template <class T>
+constexpr value_kind kind_of() {
+  if constexpr (std::same_as<T, bool>) {
+    return value_kind::boolean;
+  } else if constexpr (std::integral<T>) {
+    return value_kind::integer;
+  } else if constexpr (std::floating_point<T>) {
+    return value_kind::real;
+  } else if constexpr (std::same_as<T, std::string> || std::same_as<T, std::filesystem::path>) {
+    return value_kind::text;
+  } else if constexpr (NamedEnum<T>) {
+    return value_kind::named;
+  } else {
+    return value_kind::list;
+  }
+}
+
+/// What the configuration knows of an option it has read: its kind, and how to check a value
+/// for it without setting it (from_json's checks, so the same messages).
+struct option_type {
+  value_kind kind;
+  void (*check)(const json& value, const source& at);
+};
+
+template <class T>
+option_type option_type_of() {
+  return {kind_of<T>(), [](const json& value, const source& at) { (void)from_json<T>(value, at); }};
+}
+
 /// An option's value as the effective configuration writes it; from_json reads it back equal.
 template <class T>
 json to_json(const T& value) {
@@ -467,6 +499,23 @@ class config {
   /// value in force, as a flat JSON object, one "key": value per line, in the order read.
   [[nodiscard]] KILN_DECL std::string effective_json() const;
 
+  /// The kind of the option at `key` once something has read it (a trainer's policies, value());
+  /// a key nothing has read is a config_error that names the nearest known keys, as
+  /// check_all_used() does. kiln::tune::search_space checks its dimensions with it.
+  [[nodiscard]] KILN_DECL detail::configuration::value_kind kind_of(std::string_view key) const;
+
+  /// Throws the config_error that setting `key` to `value` would raise (a wrong type, a name
+  /// that is not one of an enum's, an integer out of range), naming `origin`; sets nothing.
+  KILN_DECL void check_value(std::string_view key, const nlohmann::ordered_json& value, std::string_view origin) const;
+
+  /// True when the command line asked for the program's search space (--print-search-space):
+  /// kiln::tune::search_space::check prints it and ends the program, before any training.
+  [[nodiscard]] bool search_space_requested() const noexcept { return print_search_space_; }
+
+  /// Called by a trainer before each fit: a program asked for its search space that declares
+  /// none would otherwise train instead of answering, so this is a config_error.
+  KILN_DECL void check_before_training() const;
+
  private:
   struct given_value {
     json from_file;      ///< the value, when it came from a file
@@ -479,6 +528,7 @@ class config {
   struct arguments {
     std::vector<std::string> files, sets, positional;
     bool help = false;
+    bool print_search_space = false;
   };
 
   // The command line's words, GNU style: "--config FILE" or "--config=FILE", the same for --set,
@@ -537,6 +587,7 @@ class config {
       }
     }
     effective_[key] = detail::configuration::to_json(value);
+    types_.insert_or_assign(key, detail::configuration::option_type_of<T>());
   }
 
   // What follows "unknown key '...' (from ...)": the nearest known keys, or what exists.
@@ -544,7 +595,9 @@ class config {
 
   std::map<std::string, given_value, std::less<>> given_;
   json effective_ = json::object();
+  std::map<std::string, detail::configuration::option_type, std::less<>> types_;  // of each key read
   std::vector<std::string> positional_;
+  bool print_search_space_ = false;
 };
 
 }  // namespace kiln
@@ -641,6 +694,7 @@ KILN_DECL config config::from_command_line(int argc, const char* const* argv, co
     result.set(text.substr(0, equals), text.substr(equals + 1), "--set");
   }
   result.positional_ = given.positional;
+  result.print_search_space_ = given.print_search_space;
   return result;
 }
 
@@ -657,6 +711,8 @@ KILN_DECL std::string config::usage(std::string_view program, const command_line
       "                     Repeatable; later files override earlier ones\n"
       "  --set KEY=VALUE    One option, such as optimizer.lr=0.001 or scheduler.milestones=30,80.\n"
       "                     Repeatable; overrides the files\n"
+      "  --print-search-space Print the program's hyperparameter search space as JSON (what\n"
+      "                     tools/kiln_optuna.py reads) and exit, once every key is checked\n"
       "\n"
       "Keys: backbone.*, loss.*, optimizer.*, scheduler.*, fit.*, callbacks.<name>.* (the options of each\n"
       "policy in the pipeline) and the program's own; an unknown key is an error that lists the known ones.\n";
@@ -703,6 +759,28 @@ KILN_DECL std::string config::effective_json() const {
   return out += "\n}";
 }
 
+KILN_DECL detail::configuration::value_kind config::kind_of(std::string_view key) const {
+  const auto it = types_.find(key);
+  if (it == types_.end()) {
+    throw config_error(detail::concat("kiln::config: unknown key '", key, "'", hint(key)));
+  }
+  return it->second.kind;
+}
+
+KILN_DECL void config::check_value(std::string_view key, const json& value, std::string_view origin) const {
+  (void)kind_of(key);
+  types_.find(key)->second.check(value, source{key, origin});
+}
+
+KILN_DECL void config::check_before_training() const {
+  if (print_search_space_) {
+    throw config_error(
+        "kiln::config: --print-search-space, but this program declares no search space; declare one with "
+        "kiln::tune::search_space and call its check(config) once the trainers are built (see "
+        "kiln/tune/search_space.hpp)");
+  }
+}
+
 KILN_DECL config::arguments config::read_arguments(int argc, const char* const* argv,
                                                    const command_line_options& options, const std::string& program) {
   const auto fail = [&](const std::string& problem) -> config_error {
@@ -730,12 +808,14 @@ KILN_DECL config::arguments config::read_arguments(int argc, const char* const* 
       given.positional.emplace_back(word);
     } else if (word == "--") {
       options_end = true;
+    } else if (word == "--print-search-space") {
+      given.print_search_space = true;
     } else {
       const auto equals = word.find('=');
       const std::string_view name = word.substr(0, equals);
       if (name != "--config" && name != "--set") {
         throw fail(detail::concat("unknown option '", name,
-                                  "'; the options are --config FILE, --set KEY=VALUE and --help"));
+                                  "'; the options are --config FILE, --set KEY=VALUE, --print-search-space and --help"));
       }
       std::string value;
       if (equals != std::string_view::npos) {
@@ -827,6 +907,17 @@ KILN_DECL std::string config::hint(std::string_view key) const {
     for (auto& k : nearest) k = c::quoted(k);
     return detail::concat("; did you mean ", c::joined(nearest, " or "), "?");
   }
+  // "optimizer.lr" (or "optimizer.learning_rate") where a kiln::one_of nests each alternative's
+  // options: "optimizer.sgd.lr".
+  std::vector<std::string> nested;
+  for (const auto& [known, value] : effective_.items()) {
+    const std::string_view k = known;
+    if (c::distance(c::name_of(key), c::name_of(k)) == 0 &&
+        c::section_of(k).starts_with(detail::concat(c::section_of(key), '.'))) {
+      nested.push_back(c::quoted(known));
+    }
+  }
+  if (!nested.empty()) return detail::concat("; did you mean ", c::joined(nested, " or "), "?");
   std::vector<std::string> siblings, sections;
   for (const auto& [known, value] : effective_.items()) {
     const auto section = std::string{c::section_of(known)};

@@ -59,7 +59,8 @@ struct configure_with {
 };
 
 // A copy of the configuration a trainer was built with, to apply "fit.*" to the options of each
-// fit and record them; held behind void so that this header needs nothing of the config's type.
+// fit and record them (and to let it refuse a fit, as kiln::config does under
+// --print-search-space); held behind void so that this header needs nothing of the config's type.
 struct fit_configuration {
   std::shared_ptr<void> config;
   std::string (*apply)(void* config, fit_options& options) = nullptr;
@@ -68,6 +69,7 @@ struct fit_configuration {
   static fit_configuration of(const C& c) {
     return {std::make_shared<C>(c), [](void* copy, fit_options& options) -> std::string {
               auto& config = *static_cast<C*>(copy);
+              if constexpr (requires { config.check_before_training(); }) config.check_before_training();
               config.apply("fit", options);
               return config.effective_json();
             }};
