@@ -1,9 +1,8 @@
 // A binary classifier on scikit-learn's breast-cancer table, with accuracy, F1 and AUROC each epoch.
 //
-// Data: data/breast_cancer.csv, written by scripts/prepare_tables.py (569 tumours, 30 features).
-// The positive class is "malignant" (scikit-learn's target 0). Split, fixed: every fifth row
-// (rows 0, 5, 10, ...) is validation (114), the rest training (455). Features are standardised
-// with the training rows' mean and standard deviation.
+// Data: data/breast_cancer.csv, written by scripts/prepare_tables.py (569 tumours, 30 features),
+// split as breast_cancer_data.hpp says: every fifth row validates (114), the rest train (455).
+// The positive class is "malignant" (scikit-learn's target 0).
 //
 // Model: 30 → 16 → 1, one logit per tumour, trained with kiln::bce_with_logits on float 0/1
 // targets; the metrics read the same logit (positive where it is > 0) and rank by it (AUROC).
@@ -12,6 +11,8 @@
 // Usage: breast_cancer [csv]     (default: data/breast_cancer.csv)
 #include <kiln/kiln.hpp>
 #include <torch/torch.h>
+
+#include "breast_cancer_data.hpp"
 
 #include <cstdio>
 #include <filesystem>
@@ -51,22 +52,7 @@ int main(int argc, char** argv) try {
               << " is missing: run scripts/setup.sh (scripts/prepare_tables.py writes it)\n";
     return 2;
   }
-  const auto table = kiln::data::read_csv(path);
-  const auto features = table.values.narrow(1, 0, table.index_of("target"));  // the 30 columns before it
-  const auto malignant = table.column("target").eq(0).to(torch::kFloat);      // 1 malignant, 0 benign
-  const auto rows = torch::arange(features.size(0));
-  const auto val_rows = rows.masked_select(rows.remainder(5).eq(0));
-  const auto train_rows = rows.masked_select(rows.remainder(5).ne(0));
-
-  auto train_x = features.index_select(0, train_rows);
-  auto val_x = features.index_select(0, val_rows);
-  const auto mean = train_x.mean(0), scale = train_x.std(0);
-  train_x = (train_x - mean) / scale;
-  val_x = (val_x - mean) / scale;
-
-  kiln::data::tensor_batches train{train_x, malignant.index_select(0, train_rows),
-                                   {.batch_size = 32, .shuffle = true, .seed = 3}};
-  kiln::data::tensor_batches val{val_x, malignant.index_select(0, val_rows), {.batch_size = 64}};
+  auto [train, val, val_tumours, val_malignant] = examples::split_breast_cancer(path, 32, 64);
 
   kiln::trainer classifier{
       kiln::backbone<TumourNet>{},
@@ -77,9 +63,8 @@ int main(int argc, char** argv) try {
   const auto history = classifier.fit(train, val, {.epochs = 15});
 
   const double auroc = history.back().at("val/auroc");
-  std::printf("validation AUROC %.4f on %lld tumours (%lld malignant)\n", auroc,
-              static_cast<long long>(val_rows.size(0)),
-              static_cast<long long>(malignant.index_select(0, val_rows).sum().item<double>()));
+  std::printf("validation AUROC %.4f on %lld tumours (%lld malignant)\n", auroc, static_cast<long long>(val_tumours),
+              static_cast<long long>(val_malignant));
   return auroc >= 0.95 ? 0 : 1;
 } catch (const std::exception& e) {
   std::cerr << "breast_cancer: " << e.what() << '\n';

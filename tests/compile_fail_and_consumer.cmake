@@ -77,6 +77,7 @@ kiln_compile_fail(config_option_type     "has a type kiln::config cannot read")
 kiln_compile_fail(ensemble_mixed_kinds   "kiln::ensemble::predict: the members' outputs are of different kinds")
 kiln_compile_fail(augment_mix_without_probabilities "kiln::augment: kiln::mixup and kiln::cutmix turn the targets into class probabilities")
 kiln_compile_fail(dense_tta_without_inverse "kiln::dense_tta: every variant needs an inverse")
+kiln_compile_fail(one_of_mixed_roles     "kiln::one_of: the alternatives play different roles")
 
 # Positive control: the same mechanism on a valid pipeline must build (exit status 0).
 add_library(cf_valid_pipeline OBJECT EXCLUDE_FROM_ALL ${_kiln_cf_dir}/valid_pipeline.cpp)

@@ -3,7 +3,7 @@
 #   - kiln/core/ stands on it: its headers include only kiln/core/ and kiln/detail/;
 #   - the roles (augment, callbacks, data, distributed, execution, io, loop, loss, metrics, model, optim,
 #     precision, schedule, config) stand on core/ and never include kiln/trainer/, which composes
-#     them, nor what builds on the trainer (kiln/cv/, kiln/ensemble/);
+#     them, nor what builds on the trainer (kiln/cv/, kiln/ensemble/, kiln/tune/);
 #   - kiln/trainer/ never includes what builds on it.
 #   cmake -DINCLUDE_DIR=<kiln>/include -P layout.cmake
 cmake_minimum_required(VERSION 3.22)
@@ -14,8 +14,8 @@ endif()
 file(REAL_PATH "${INCLUDE_DIR}" INCLUDE_DIR)
 file(GLOB_RECURSE _headers RELATIVE ${INCLUDE_DIR}/kiln ${INCLUDE_DIR}/kiln/*.hpp)
 set(_roles augment callbacks config data distributed execution io loop loss metrics model optim precision schedule)
-set(_above_roles trainer cv ensemble)  # the trainer, and what drives trainers from outside
-set(_above_trainer cv ensemble)
+set(_above_roles trainer cv ensemble tune)  # the trainer, and what drives trainers from outside
+set(_above_trainer cv ensemble tune)
 set(_problems)
 set(_checked 0)
 foreach(_header IN LISTS _headers)

@@ -76,3 +76,7 @@
 #include <kiln/precision/grad_scaler.hpp>
 #include <kiln/trainer/checkpointing.hpp>
 #include <kiln/trainer/trainer.hpp>
+#if __has_include(<nlohmann/json.hpp>)
+#include <kiln/tune/search_space.hpp>
+#include <kiln/tune/trial_report.hpp>
+#endif

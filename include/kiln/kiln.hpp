@@ -59,4 +59,5 @@
 #include <kiln/schedule/schedulers.hpp>
 #include <kiln/trainer/checkpointing.hpp>
 #include <kiln/trainer/trainer.hpp>
+#include <kiln/tune/one_of.hpp>
 #include <kiln/version.hpp>
