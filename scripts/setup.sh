@@ -26,6 +26,10 @@ PACKAGES=(
   python3-torch
   python3-torchvision
   python3-sklearn
+  python3-optuna     # hyperparameter studies (tools/kiln_optuna.py), with cmaes and sqlalchemy
+  python3-matplotlib # the study report's figures
+  python3-psycopg2   # studies shared through PostgreSQL
+  postgresql         # tests/tune/postgres_study.sh starts a throwaway server (pg_virtualenv)
   nlohmann-json3-dev
   protobuf-compiler
   chromium
