@@ -20,7 +20,11 @@ alike: on the shared virtual machines this project runs on, one file's time alon
 to 20 % from run to run, the ratio within a pair by a few per cent. Prints the median over RUNS pairs
 of each time and of the ratio to the hand-written one.
 
-Usage: bench/compile_time.py [BUILD_DIR] [RUNS]     (defaults: build, 3)
+With --one-of, it measures kiln::one_of instead: bench/one_of_compile.cpp with 2, 3 and 4
+trainers compiled in (KILN_ALTERNATIVES), each beside the same file with 1 (the types written
+out), and prints the time each adds per added trainer.
+
+Usage: bench/compile_time.py [BUILD_DIR] [RUNS] [--one-of]     (defaults: build, 3)
 The build must be configured (it exports compile_commands.json).
 """
 import json
@@ -32,8 +36,10 @@ import sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
-build = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "build"
-runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+one_of = "--one-of" in sys.argv[1:]
+arguments = [a for a in sys.argv[1:] if a != "--one-of"]
+build = Path(arguments[0]) if len(arguments) > 0 else root / "build"
+runs = int(arguments[1]) if len(arguments) > 1 else 3
 
 database = build / "compile_commands.json"
 if not database.exists():
@@ -52,22 +58,38 @@ for arg in shlex.split(entry["command"]):
         flags.append(arg)
 
 
-def compile_pair(first, second, second_flags):
-    """CPU seconds of compiling `first` and `second` (with `second_flags` added) side by side."""
+def compile_pair(first, second, second_flags, first_flags=()):
+    """CPU seconds of compiling `first` and `second` (with their flags added) side by side."""
     started = {}
-    for source, extra in ((first, []), (second, second_flags)):
+    for index, (source, extra) in enumerate(((first, list(first_flags)), (second, second_flags))):
         process = subprocess.Popen(flags + extra + ["-c", str(source), "-o", "/dev/null"], cwd=entry["directory"])
-        started[process.pid] = source
+        started[process.pid] = index
     seconds = {}
     while started:
         pid, status, usage = os.wait4(-1, 0)
-        source = started.pop(pid, None)
-        if source is None:
+        index = started.pop(pid, None)
+        if index is None:
             continue
         if os.waitstatus_to_exitcode(status) != 0:
-            sys.exit(f"compile_time.py: {source} does not compile")
-        seconds[source] = usage.ru_utime + usage.ru_stime
-    return seconds[first], seconds[second]
+            sys.exit(f"compile_time.py: {(first, second)[index]} does not compile")
+        seconds[index] = usage.ru_utime + usage.ru_stime
+    return seconds[0], seconds[1]
+
+
+if one_of:
+    source = root / "bench/one_of_compile.cpp"
+    base, added = [], {n: [] for n in (2, 3, 4)}
+    for _ in range(runs):
+        for n in added:
+            one, many = compile_pair(source, source, [f"-DKILN_ALTERNATIVES={n}"], ["-DKILN_ALTERNATIVES=1"])
+            base.append(one)
+            added[n].append(many - one)
+    print(f"one_of/1 trainer    {statistics.median(base):6.2f} s CPU")
+    for n, extra in added.items():
+        median = statistics.median(extra)
+        print(f"one_of/{n} trainers   {statistics.median(base) + median:6.2f} s CPU   +{median:5.2f} s, "
+              f"{median / (n - 1):5.2f} s per added trainer   (pairs: {', '.join(f'{e:+.2f}' for e in extra)})")
+    sys.exit(0)
 
 
 hand = root / "bench/hand_mnist_transfer.cpp"

@@ -17,8 +17,13 @@
 //   ensemble4 one iteration is four trained models' soft vote over 16 batches:
 //             kiln::ensemble::predict beside four hand-written forward passes and the mean of
 //             their probabilities
+//   config    plain, built from a kiln::config (each fit applies "fit.*" and records them)
+//   one_of    config with kiln::one_of<kiln::adam, kiln::sgd> as the optimizer and
+//             optimizer.type=sgd: its pair is config, the trainer written with the chosen type
+//             (no hand-written row: the question is what the runtime choice costs)
 //
 // Models: tiny_mlp 32→64→2 at batch 16 (overhead-bound), mnist_mlp 784→256→10 at batch 64.
+#include <kiln/config/config.hpp>
 #include <kiln/cv/cross_validate.hpp>
 #include <kiln/ensemble/ensemble.hpp>
 #include <kiln/kiln.hpp>
@@ -87,6 +92,20 @@ auto make_kiln_plain(shape s) {
   return kiln::trainer{kiln::backbone<Mlp>{.module = Mlp(s.in, s.hidden, s.out)}, kiln::sgd{.lr = lr}};
 }
 
+// The same pipeline from a configuration, and with the optimizer chosen by it among two types.
+auto make_kiln_config(shape s) {
+  torch::manual_seed(1);
+  kiln::config config;
+  return kiln::trainer{config, kiln::backbone<Mlp>{.module = Mlp(s.in, s.hidden, s.out)}, kiln::sgd{.lr = lr}};
+}
+
+auto make_kiln_one_of(shape s) {
+  torch::manual_seed(1);
+  auto config = kiln::config::from_json(R"({"optimizer.type": "sgd"})");
+  return kiln::trainer{config, kiln::backbone<Mlp>{.module = Mlp(s.in, s.hidden, s.out)},
+                       kiln::one_of{kiln::adam{}, kiln::sgd{.lr = lr}}};
+}
+
 struct counters {
   std::int64_t seen = 0, epochs = 0;
   double lr_sum = 0;
@@ -101,15 +120,19 @@ auto make_kiln_full(shape s, counters* c) {
 }
 
 // Each case builds its model and optimizer once; epoch() trains one epoch over the batches.
-class kiln_plain {
+template <auto Make>
+class kiln_made {
  public:
-  explicit kiln_plain(shape s) : batches_(make_batches(s)), trainer_(make_kiln_plain(s)) {}
+  explicit kiln_made(shape s) : batches_(make_batches(s)), trainer_(Make(s)) {}
   void epoch() { benchmark::DoNotOptimize(trainer_.fit(batches_)); }
 
  private:
   batch_list batches_;
-  decltype(make_kiln_plain(shape{})) trainer_;
+  decltype(Make(shape{})) trainer_;
 };
+using kiln_plain = kiln_made<&make_kiln_plain>;
+using kiln_config = kiln_made<&make_kiln_config>;
+using kiln_one_of = kiln_made<&make_kiln_one_of>;
 
 class hand_plain {
  public:
@@ -476,6 +499,7 @@ const named_case cases[] = {
     entry<kiln_metrics>("kiln/mnist_mlp/metrics", mnist_mlp), entry<hand_metrics>("hand/mnist_mlp/metrics", mnist_mlp),
     entry<kiln_cv>("kiln/tiny_mlp/cv5", tiny_mlp),        entry<hand_cv>("hand/tiny_mlp/cv5", tiny_mlp),
     entry<kiln_ensemble>("kiln/mnist_mlp/ensemble4", mnist_mlp), entry<hand_ensemble>("hand/mnist_mlp/ensemble4", mnist_mlp),
+    entry<kiln_config>("kiln/tiny_mlp/config", tiny_mlp), entry<kiln_one_of>("kiln/tiny_mlp/one_of", tiny_mlp),
 };
 
 }  // namespace
