@@ -96,8 +96,6 @@ int main(int argc, char** argv) try {
   std::filesystem::create_directories(out_dir);
   torch::manual_seed(0);
 
-  const auto train = kiln::data::mnist(data_dir, kiln::data::split::train);
-  const auto test = kiln::data::mnist(data_dir, kiln::data::split::test);
   const std::vector<std::int64_t> low{0, 1, 2, 3, 4}, high{5, 6, 7, 8, 9};
   // A stratified fifth of a stage's training digits validates it; the rest trains, shuffled.
   const auto fit_and_validation = [](const kiln::data::labelled& digits, std::int64_t batch_size, std::uint64_t seed) {
@@ -114,8 +112,6 @@ int main(int argc, char** argv) try {
   // first, so that every key of the configuration, and the search space, are checked before
   // anything trains (a typo such as optimizer.learning_rate fails at once); the pretrained
   // weights go into its backbone once they exist.
-  auto [batches, val] = fit_and_validation(kiln::data::select_classes(train, high), batch_size, 2);
-
   kiln::trainer finetune{
       config,  // overrides the numbers written below: --set optimizer.lr=0.001
       kiln::backbone<SmallCnn>{.lr_ratio = 0.1},
@@ -144,14 +140,18 @@ int main(int argc, char** argv) try {
   space.check(config);  // --print-search-space prints it here and exits
   torch::manual_seed(0);  // pretraining starts from the same weights however the pipeline above was built
 
+  const auto train = kiln::data::mnist(data_dir, kiln::data::split::train);
+  const auto test = kiln::data::mnist(data_dir, kiln::data::split::test);
+  auto [batches, val] = fit_and_validation(kiln::data::select_classes(train, high), batch_size, 2);
+
   // 1. Pretraining on digits 0–4.
   {
-    auto [batches, val] = fit_and_validation(kiln::data::select_classes(train, low), pretrain_batch_size, 1);
+    auto [low_batches, low_val] = fit_and_validation(kiln::data::select_classes(train, low), pretrain_batch_size, 1);
 
     kiln::trainer pretrain{kiln::backbone<SmallCnn>{}, kiln::head{torch::nn::Linear(128, 5)},
                            kiln::adam{.lr = pretrain_lr}, kiln::metrics<kiln::accuracy, kiln::f1<kiln::average::macro>>{},
                            kiln::callbacks{epoch_report{"pretrain 0-4"}}};
-    pretrain.fit(batches, val, {.epochs = pretrain_epochs});
+    pretrain.fit(low_batches, low_val, {.epochs = pretrain_epochs});
     kiln::save_weights(pretrain.backbone(), out_dir / "pretrained_backbone.pt");
   }
 

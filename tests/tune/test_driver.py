@@ -160,7 +160,7 @@ class DriverTest(unittest.TestCase):
 
     def test_bad_configuration_is_pruned(self):
         """Two good trials complete; then a learning rate of 1e-7 is pruned after its first epoch."""
-        epochs = 100
+        epochs = 200
 
         def pick(param):
             # Ints (the batch size) at their low: the most steps per epoch, so that the fit is

@@ -54,6 +54,10 @@ namespace other {
 struct adamw : kiln::adamw {};  // named "adamw" too
 }  // namespace other
 
+namespace {
+struct unnamed_optimizer : kiln::sgd {};
+}  // namespace
+
 TEST_CASE("kiln::one_of: the configuration picks the types, and the fit is the chosen trainer's, bit for bit") {
   const auto data = make_toy(96);
   const auto batches = [&] { return kiln::data::tensor_batches{data.x, data.y, {.batch_size = 16, .shuffle = true, .seed = 4}}; };
@@ -114,12 +118,26 @@ TEST_CASE("kiln::one_of: every alternative's options are keys; the effective con
 
   kiln::trainer without_config{kiln::backbone<Mlp>{}, depths{}, kiln::one_of<kiln::adamw, kiln::sgd>{}};
   CHECK(without_config.choices() == "freeze.type=freeze_0, optimizer.type=adamw");
+
+  // Each combination reaches the trainer of its own types (freeze_1 with adamw is not freeze_0 with sgd).
+  for (const auto& [freeze, optimizer] : {std::pair{"freeze_1", "adamw"}, std::pair{"freeze_0", "sgd"}}) {
+    auto chosen = kiln::config::from_json(
+        nlohmann::json{{"freeze.type", freeze}, {"optimizer.type", optimizer}}.dump());
+    auto built = tunable(chosen);
+    built.visit([&](auto& trainer) {
+      using T = std::remove_cvref_t<decltype(trainer)>;
+      CHECK(T::frozen_children == (std::string_view{freeze} == "freeze_1" ? 1 : 0));
+      CHECK(std::is_same_v<typename T::optimizer_policy, kiln::sgd> == (std::string_view{optimizer} == "sgd"));
+    });
+  }
 }
 
 TEST_CASE("kiln::one_of: names, and the errors of a bad choice") {
   CHECK(kiln::detail::alternative_name("kiln::freeze<2>") == "freeze_2");
   CHECK(kiln::detail::alternative_name("kiln::warmup<kiln::cosine_annealing>") == "warmup_cosine_annealing");
   CHECK(kiln::detail::alternative_name("(anonymous namespace)::my_optimizer") == "my_optimizer");
+  CHECK(kiln::detail::alternative_name("{anonymous}::my_optimizer") == "my_optimizer");
+  CHECK(kiln::detail::policy_name<unnamed_optimizer>() == "unnamed_optimizer");  // as this compiler spells it
   CHECK(kiln::detail::alternative_name("acme::opt<3, acme::x<1> >") == "opt_3_x_1");
   CHECK(depths::names().size() == 2);
   CHECK(depths::names()[1].first == "freeze_1");
@@ -135,6 +153,10 @@ TEST_CASE("kiln::one_of: names, and the errors of a bad choice") {
   auto unknown = kiln::config::from_json(R"({"optimizer.type": "rmsprop"})");
   CHECK(message_of([&] { auto t = tunable(unknown); }) ==
         "kiln::config: optimizer.type (from JSON text) must be one of \"adamw\", \"sgd\", got \"rmsprop\"");
+  auto negative = kiln::config::from_json(R"({"optimizer.type": "adamw", "optimizer.sgd.lr": -1})");
+  CHECK(message_of([&] { auto t = tunable(negative); }) ==  // checked though adamw is chosen
+        "kiln::sgd: lr must be a finite number >= 0, got -1 (the configuration set optimizer.type = \"adamw\" from "
+        "JSON text, optimizer.sgd.lr = -1.0 from JSON text)");
   auto flat = kiln::config::from_json(R"({"optimizer.lr": 0.1})");
   CHECK(message_of([&] { auto t = tunable(flat); }) ==
         "kiln::config: unknown key 'optimizer.lr' (from JSON text); did you mean 'optimizer.adamw.lr' or "
@@ -251,12 +273,16 @@ TEST_CASE("kiln::tune::search_space: --print-search-space prints the space and e
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {  // no training here: the child only reads keys and checks the space
-    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, STDOUT_FILENO);
-    auto config = kiln::config::from_command_line(2, args);
-    (void)config.value("data.batch_size", std::int64_t{32});
-    (void)config.value("optimizer.type", std::string{"adamw"});
-    space.check(config);
+    try {
+      const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, STDOUT_FILENO);
+      auto config = kiln::config::from_command_line(2, args);
+      (void)config.value("data.batch_size", std::int64_t{32});
+      (void)config.value("optimizer.type", std::string{"adamw"});
+      space.check(config);
+    } catch (...) {
+      ::_exit(4);
+    }
     ::_exit(3);  // not reached: check() exits
   }
   int status = 0;
@@ -272,7 +298,7 @@ TEST_CASE("kiln::tune::search_space: --print-search-space prints the space and e
   const auto data = make_toy(32);
   kiln::data::tensor_batches batches{data.x, data.y, {.batch_size = 16}};
   CHECK(contains(message_of([&] { t.fit(batches); }),
-                 "--print-search-space, but this program declares no search space"));
+                 "--print-search-space, but no search space was checked before this fit"));
 }
 
 TEST_CASE("kiln::tune::trial_report: under KILN_TRIAL_LOG, the configuration, each epoch's values, the end") {

@@ -775,9 +775,9 @@ KILN_DECL void config::check_value(std::string_view key, const json& value, std:
 KILN_DECL void config::check_before_training() const {
   if (print_search_space_) {
     throw config_error(
-        "kiln::config: --print-search-space, but this program declares no search space; declare one with "
-        "kiln::tune::search_space and call its check(config) once the trainers are built (see "
-        "kiln/tune/search_space.hpp)");
+        "kiln::config: --print-search-space, but no search space was checked before this fit; declare one "
+        "with kiln::tune::search_space and call its check(config) once the trainers are built and before "
+        "any fit (see kiln/tune/search_space.hpp)");
   }
 }
 

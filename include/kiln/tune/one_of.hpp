@@ -53,11 +53,12 @@ namespace detail {
 /// the type's name without namespaces, every other character that is not a key's turned into '_'
 /// (runs of them into one), none at either end.
 inline std::string alternative_name(std::string_view type) {
-  constexpr std::string_view anonymous = "(anonymous namespace)::";
-  std::string without;
+  std::string without;  // g++ writes an anonymous namespace "{anonymous}::", clang "(anonymous namespace)::"
   for (std::size_t at = 0; at < type.size();) {
-    if (type.substr(at).starts_with(anonymous)) {
-      at += anonymous.size();
+    if (type.substr(at).starts_with("{anonymous}::")) {
+      at += std::string_view{"{anonymous}::"}.size();
+    } else if (type.substr(at).starts_with("(anonymous namespace)::")) {
+      at += std::string_view{"(anonymous namespace)::"}.size();
     } else {
       without += type[at++];
     }
@@ -162,8 +163,11 @@ class one_of {
     }(std::make_index_sequence<size>{});
   }
 
+  /// Checks the choice and every alternative's options, chosen or not: a configuration file that
+  /// serves every choice must be valid for each.
   void validate() const {
     detail::check_option(index() < size, "kiln::one_of", "type", "the name of an alternative", index());
+    std::apply([](const auto&... alternative) { (detail::validate_policy(alternative), ...); }, alternatives);
   }
 };
 
@@ -214,6 +218,20 @@ template <class... Trainers>
 struct variant_of<type_list<Trainers...>> {
   using type = std::variant<std::monostate, Trainers...>;  // monostate: nothing built yet
 };
+
+// A policy type every trainer of a one_of has alike (the roles no one_of plays), else void.
+template <class Variant, template <class> class Member>
+struct common_member;
+template <class First, class... Rest, template <class> class Member>
+struct common_member<std::variant<std::monostate, First, Rest...>, Member> {
+  using type = std::conditional_t<(std::is_same_v<Member<First>, Member<Rest>> && ...), Member<First>, void>;
+};
+template <class T>
+using metrics_policy_of = typename T::metrics_policy;
+template <class T>
+using loss_policy_of = typename T::loss_policy;
+template <class T>
+using callbacks_policy_of = typename T::callbacks_policy;
 
 template <class P>
 constexpr std::size_t alternatives_of() {
@@ -289,20 +307,21 @@ class trainer<Policies...> {
   trainer(const trainer&) = delete;
   trainer& operator=(const trainer&) = delete;
 
+  /// The policies of the roles no one_of plays, which every choice shares (void where a one_of
+  /// plays the role): what kiln::cv::cross_validate and kiln::ensemble read of a trainer.
+  using metrics_policy = typename detail::common_member<variant_type, detail::metrics_policy_of>::type;
+  using loss_policy = typename detail::common_member<variant_type, detail::loss_policy_of>::type;
+  using callbacks_policy = typename detail::common_member<variant_type, detail::callbacks_policy_of>::type;
+
   /// Calls `f` with the trainer of the chosen types, whose members are all there (optimizer(),
   /// scheduler(), ...): f(kiln::trainer<...>&). What f returns must not depend on the choice.
   template <class F>
   decltype(auto) visit(F&& f) {
-    using R = decltype(f(std::get<1>(chosen_)));
-    return std::visit(
-        [&]<class T>(T& t) -> R {
-          if constexpr (std::is_same_v<T, std::monostate>) {
-            throw std::logic_error("kiln::trainer: used after its constructor threw");
-          } else {
-            return f(t);
-          }
-        },
-        chosen_);
+    return visit_of(chosen_, f);
+  }
+  template <class F>
+  decltype(auto) visit(F&& f) const {
+    return visit_of(chosen_, f);
   }
 
   /// Which alternative each one_of chose: "optimizer.type=sgd, freeze.type=freeze_1".
@@ -331,10 +350,10 @@ class trainer<Policies...> {
   void to(const torch::Device& device) {
     visit([&](auto& t) { t.to(device); });
   }
-  [[nodiscard]] const torch::Device& device() {
+  [[nodiscard]] const torch::Device& device() const {
     return visit([](auto& t) -> const torch::Device& { return t.device(); });
   }
-  [[nodiscard]] const context& state() {
+  [[nodiscard]] const context& state() const {
     return visit([](auto& t) -> const context& { return t.state(); });
   }
   [[nodiscard]] decltype(auto) backbone() {
@@ -343,7 +362,7 @@ class trainer<Policies...> {
   [[nodiscard]] decltype(auto) callback_list() {
     return visit([](auto& t) -> decltype(auto) { return t.callback_list(); });
   }
-  [[nodiscard]] decltype(auto) metric_list() {
+  [[nodiscard]] decltype(auto) metric_list() const {
     return visit([](auto& t) -> decltype(auto) { return t.metric_list(); });
   }
   void save_checkpoint(const std::filesystem::path& path) {
@@ -354,6 +373,22 @@ class trainer<Policies...> {
   }
 
  private:
+  // std::visit over the chosen trainer; the variant's first state (nothing built) never stays
+  // past the constructor, which builds one trainer or throws.
+  template <class Variant, class F>
+  static decltype(auto) visit_of(Variant& chosen, F& f) {
+    using R = decltype(f(std::get<1>(chosen)));
+    return std::visit(
+        [&]<class T>(T& t) -> R {
+          if constexpr (std::is_same_v<std::remove_const_t<T>, std::monostate>) {
+            throw std::logic_error("kiln::trainer: no pipeline was chosen");
+          } else {
+            return f(t);
+          }
+        },
+        chosen);
+  }
+
   template <class Config>
   trainer(detail::from_tuple, std::tuple<Policies&...> policies, Config* config) {
     std::size_t chosen = 0;
@@ -390,13 +425,14 @@ class trainer<Policies...> {
     }(std::index_sequence_for<Policies...>{});
   }
 
-  // The policy combination K passes at `position`: the one_of's alternative, or the policy.
+  // The policy combination K passes at `position`: the one_of's alternative, or the policy;
+  // moved, since they are the constructor's own copies and only one combination is built.
   template <std::size_t K, std::size_t Position, class P>
   static auto pick(P& policy) {
     if constexpr (detail::is_one_of<P>) {
-      return std::get<digit(K, Position)>(policy.alternatives);
+      return std::move(std::get<digit(K, Position)>(policy.alternatives));
     } else {
-      return policy;
+      return std::move(policy);
     }
   }
 

@@ -228,6 +228,9 @@ KILN_DECL void search_space::check(const config& config) const {
       case dimension::kind::categorical:
         if (d.choices_.empty()) fail(d, "has no choices; give at least one");
         for (std::size_t a = 0; a < d.choices_.size(); ++a) {
+          if (d.choices_[a].is_number_float() && !std::isfinite(d.choices_[a].get<double>())) {
+            fail(d, "has a choice that is not a finite number, which Optuna cannot store");
+          }
           config.check_value(d.key(), d.choices_[a], origin);
           for (std::size_t b = 0; b < a; ++b) {
             if (d.choices_[a] == d.choices_[b]) {

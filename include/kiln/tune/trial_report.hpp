@@ -14,8 +14,9 @@
 // The driver reads the epochs as they come and reports them to Optuna; when its pruner says
 // stop, it sends SIGUSR1. The fit then ends after the epoch it is in (the loggers and checkpoints
 // of that epoch are written as usual), the "pruned" line is written, and the program exits with
-// status 75 (trial_report::pruned_status), which the driver reads as a pruned trial. List this
-// callback last, so that every other callback's on_fit_end has run by then.
+// status 75 (trial_report::pruned_status), which the driver reads as a pruned trial; a request
+// that arrives during the last epoch comes too late, and the trial completes. List this callback
+// last, so that every other callback's on_fit_end has run by then.
 //
 // Once a fit has begun under KILN_TRIAL_LOG, SIGUSR1 stays handled for the rest of the process:
 // a prune request that arrives as the fit ends must not kill a program whose trial is complete.
@@ -31,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -50,11 +52,12 @@ struct trial_report {
   /// The exit status of a program whose trial was pruned (EX_TEMPFAIL of <sysexits.h>).
   static constexpr int pruned_status = 75;
 
-  /// The driver reads one file per trial: in a distributed fit, rank 0 writes it.
-  static constexpr bool rank_zero_only = true;
+  // Every process of a distributed fit handles the prune request, so that all of them stop
+  // after the same epoch; the process of rank 0 writes the file.
 
   struct state_type {
     std::filesystem::path path;  ///< KILN_TRIAL_LOG; empty: not in a study
+    bool pruned = false;         ///< the fit was stopped at a prune request
   };
   state_type state{};  ///< running state (not an option)
 
@@ -75,8 +78,9 @@ namespace kiln::tune {
 KILN_DECL void trial_report::on_fit_begin(kiln::context& ctx) {
   const char* path = std::getenv("KILN_TRIAL_LOG");
   state.path = path == nullptr ? std::filesystem::path{} : std::filesystem::path{path};
+  state.pruned = false;
   if (state.path.empty()) return;
-  detail::prepare_log_file(state.path, "kiln::tune::trial_report (KILN_TRIAL_LOG)");
+  if (ctx.writes_files()) detail::prepare_log_file(state.path, "kiln::tune::trial_report (KILN_TRIAL_LOG)");
   detail::prune_requested = 0;
   struct sigaction action {};
   action.sa_handler = detail::remember_prune_request;
@@ -86,7 +90,7 @@ KILN_DECL void trial_report::on_fit_begin(kiln::context& ctx) {
   auto& configuration = record["config"];
   configuration = nlohmann::ordered_json::parse(ctx.hyperparameters, nullptr, /*allow_exceptions=*/false);
   if (ctx.hyperparameters.empty() || configuration.is_discarded()) configuration = nlohmann::ordered_json::object();
-  write(record);
+  if (ctx.writes_files()) write(record);
 }
 
 KILN_DECL void trial_report::on_epoch_end(kiln::context& ctx) {
@@ -96,15 +100,24 @@ KILN_DECL void trial_report::on_epoch_end(kiln::context& ctx) {
   auto& metrics = record["metrics"];
   metrics = nlohmann::ordered_json::object();
   for (const auto& [name, value] : ctx.metrics) metrics[name] = value;  // NaN and inf: null
-  write(record);
-  if (detail::prune_requested != 0) ctx.request_stop();
+  if (ctx.writes_files()) write(record);
+  // Only here: a request that arrives after the last epoch leaves the completed trial complete.
+  if (detail::prune_requested != 0 && ctx.epoch + 1 < ctx.max_epochs) {
+    state.pruned = true;
+    ctx.request_stop();
+  }
 }
 
-KILN_DECL void trial_report::on_fit_end(kiln::context&) {
+KILN_DECL void trial_report::on_fit_end(kiln::context& ctx) {
   if (state.path.empty()) return;
-  const bool pruned = detail::prune_requested != 0;
-  write({{"end", pruned ? "pruned" : "completed"}});
-  if (pruned) std::exit(pruned_status);
+  if (ctx.writes_files()) write({{"end", state.pruned ? "pruned" : "completed"}});
+  if (state.pruned) {
+    // Out at once: what the program does after its fit is for completed trials, and running the
+    // destructors of static objects while LibTorch's threads live could turn the status into an
+    // abort. The logs are whole files already; stdio is flushed.
+    std::fflush(nullptr);
+    std::_Exit(pruned_status);
+  }
 }
 
 KILN_DECL void trial_report::write(const nlohmann::ordered_json& record) const {
