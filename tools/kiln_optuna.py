@@ -489,17 +489,45 @@ class Heartbeat:
                 return
 
 
+def stale_trial_ids(study: optuna.Study, backend: optuna.storages.RDBStorage, grace: float) -> List[int]:
+    """The storage ids of the study's RUNNING trials whose last heartbeat is older than `grace`
+    seconds, both times taken from the database's clock.
+
+    Written here rather than taken from optuna.storages.fail_stale_trials: in Optuna 3.1 that
+    compares `(now - heartbeat).seconds`, and a heartbeat recorded a moment after the checking
+    transaction began (PostgreSQL's now() is the transaction's start) gives a negative interval
+    whose .seconds is 86,399: a live worker's trial was failed."""
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    study_id = study._study_id  # the storage's id; Optuna offers no public accessor
+    session = backend.scoped_session()
+    try:
+        now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
+        running = (session.query(models.TrialModel)
+                   .filter(models.TrialModel.state == TrialState.RUNNING)
+                   .filter(models.TrialModel.study_id == study_id)
+                   .all())
+        stale = [t.trial_id for t in running
+                 if t.heartbeats and (now - t.heartbeats[0].heartbeat).total_seconds() > grace]
+        session.commit()
+    finally:
+        session.close()
+    return stale
+
+
 def fail_stale_trials(study: optuna.Study, storage: StudyStorage) -> None:
     """Fails the RUNNING trials whose worker stopped beating, and says which."""
     if not storage.heartbeat or not isinstance(storage.backend, optuna.storages.RDBStorage):
         return
-    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    if not running:
-        return
-    optuna.storages.fail_stale_trials(study)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if t.number in running:
-            note(f"trial {t.number}: its worker sent no heartbeat for {2 * storage.heartbeat} s; marked FAIL")
+    grace = 2 * storage.heartbeat
+    for trial_id in stale_trial_ids(study, storage.backend, grace):
+        try:
+            study._storage.set_trial_state_values(trial_id, TrialState.FAIL)  # as Optuna's own does
+        except RuntimeError:  # it finished, or another worker failed it first
+            continue
+        number = study._storage.get_trial(trial_id).number
+        note(f"trial {number}: its worker sent no heartbeat for {grace} s; marked FAIL")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -727,7 +755,11 @@ class ProgramRun:
             # Steps are the epochs done; a repeated or smaller number (a second fit in one
             # program) counts for the value but is not reported twice.
             if isinstance(epoch, int) and epoch > self._last_reported:
-                self.trial.report(value, epoch)
+                try:
+                    self.trial.report(value, epoch)
+                except RuntimeError as error:  # another worker failed this trial (no heartbeat in time)
+                    self._stop_reason = f"the study no longer takes its results: {first_line(error)}"
+                    return
                 self._last_reported = epoch
                 if running and self._stop_reason is None and self.settings.prune and self.trial.should_prune():
                     self._stop_reason, self._pruned_at = "pruned", epoch
