@@ -11,6 +11,7 @@
 // labels=range(C)) (tests/metrics/accuracy.cpp checks it).
 #pragma once
 
+#include <kiln/core/processes.hpp>
 #include <kiln/metrics/inputs.hpp>
 #include <kiln/detail/name_chars.hpp>
 
@@ -33,6 +34,11 @@ class hit_count {
   void add(const torch::Tensor& hits) {
     hits_.add_(hits.sum());
     total_ += hits.size(0);
+  }
+  /// The hits and samples of all the processes (kiln/core/processes.hpp).
+  void reduce(processes& group) {
+    group.sum_into(hits_);
+    total_ = group.sum(total_);
   }
   [[nodiscard]] double fraction(std::string_view metric) const {
     check_seen(metric, total_ > 0);
@@ -57,6 +63,7 @@ struct accuracy {
     count_.add(detail::predicted_classes(output).eq(detail::target_classes(name, output, target)));
   }
   [[nodiscard]] double compute() const { return count_.fraction(name); }
+  void reduce(processes& group) { count_.reduce(group); }
 
  private:
   detail::hit_count count_;
@@ -94,6 +101,7 @@ struct top_k_accuracy {
     count_.add(beaten_by.sum(1).lt(static_cast<std::int64_t>(K)));
   }
   [[nodiscard]] double compute() const { return count_.fraction(name); }
+  void reduce(processes& group) { count_.reduce(group); }
 
  private:
   detail::hit_count count_;

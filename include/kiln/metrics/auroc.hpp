@@ -33,6 +33,7 @@
 
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/linkage.hpp>
+#include <kiln/core/processes.hpp>
 #include <kiln/metrics/inputs.hpp>
 #include <kiln/detail/name_chars.hpp>
 
@@ -63,6 +64,16 @@ class stored_scores {
     classes_ = classes;
     scores_.push_back(std::move(scores));
     targets_.push_back(std::move(targets));
+  }
+  /// The scores and targets of all the processes, in rank order (kiln/core/processes.hpp).
+  void reduce(std::string_view metric, processes& group) {
+    const auto own = empty() ? std::pair<torch::Tensor, torch::Tensor>{} : std::pair{torch::cat(scores_), torch::cat(targets_)};
+    auto scores = group.all_gather(own.first);
+    auto targets = group.all_gather(own.second);
+    reset();
+    for (std::size_t r = 0; r < scores.size(); ++r) {
+      if (scores[r].defined()) add(metric, std::move(scores[r]), std::move(targets[r]));
+    }
   }
   [[nodiscard]] bool empty() const noexcept { return scores_.empty(); }
   [[nodiscard]] std::int64_t classes() const noexcept { return classes_; }
@@ -120,6 +131,7 @@ struct curve_metric {
   stored_scores stored{};  ///< running state (not an option): each batch's scores and targets
 
   void reset(const torch::Device&) { stored.reset(); }
+  void reduce(processes& group) { stored.reduce(name, group); }
 
   void update(const torch::Tensor& output, const torch::Tensor& target) {
     classes_of(name, output);  // checks the shape

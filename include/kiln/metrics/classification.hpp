@@ -29,6 +29,7 @@
 
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/linkage.hpp>
+#include <kiln/core/processes.hpp>
 #include <kiln/metrics/inputs.hpp>
 #include <kiln/detail/name_chars.hpp>
 
@@ -65,6 +66,20 @@ class class_counts {
   }
 
   [[nodiscard]] std::int64_t classes() const noexcept { return classes_; }
+
+  /// The counts of all the processes (kiln/core/processes.hpp); a process that saw no sample
+  /// takes the others' classes.
+  void reduce(std::string_view metric, processes& group) {
+    std::int64_t classes = classes_;
+    for (const auto& each : group.all_gather(torch::tensor(classes_, torch::kLong))) {
+      const auto theirs = each.item<std::int64_t>();
+      if (theirs == 0) continue;
+      if (classes == 0) classes = theirs;
+      check_same_classes(metric, classes, theirs);
+    }
+    group.sum_into(cells_);
+    classes_ = classes;
+  }
 
   /// The C×C matrix, on the CPU (this reads it from the device).
   [[nodiscard]] torch::Tensor matrix(std::string_view metric) const {
@@ -131,6 +146,7 @@ struct set_metric {
     }
     counts.add(name, output, target);
   }
+  void reduce(processes& group) { counts.reduce(name, group); }
   [[nodiscard]] double compute() const {
     return averaged_set_score(S, A, counts.matrix(name), beta, zero_division);
   }
@@ -150,6 +166,7 @@ struct confusion_matrix {
   void reset(const torch::Device& device) { counts_.reset(device); }
   void update(const torch::Tensor& output, const torch::Tensor& target) { counts_.add(name, output, target); }
   [[nodiscard]] torch::Tensor compute() const { return counts_.matrix(name); }
+  void reduce(processes& group) { counts_.reduce(name, group); }
 
  private:
   detail::class_counts counts_;

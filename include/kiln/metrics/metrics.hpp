@@ -12,6 +12,10 @@
 //     double compute() const;                                    // after the pass
 //   };
 //
+// In a data-parallel fit (kiln/distributed/data_parallel.hpp) a metric also needs
+// `void reduce(kiln::processes&)`, which makes its state that of every process's share of the
+// validation data (kiln/core/processes.hpp); every metric below has it.
+//
 // compute() may instead return a torch::Tensor, a table of values (kiln::confusion_matrix):
 // each element is reported under the name followed by its index, "val/confusion_matrix[3,5]".
 // An optional `void validate() const` checks a metric's runtime options when the list is built.
@@ -29,6 +33,7 @@
 #pragma once
 
 #include <kiln/core/metric_values.hpp>
+#include <kiln/core/processes.hpp>
 #include <kiln/core/role.hpp>
 
 #include <torch/types.h>
@@ -66,6 +71,16 @@ constexpr bool is_a_metric() {
                 "name`, `void reset(const torch::Device&)`, `void update(const torch::Tensor& "
                 "output, const torch::Tensor& target)` and `double compute() const` (or "
                 "`torch::Tensor compute() const` for a table of values).");
+  return true;  // the assertion above is the one error shown
+}
+
+template <class M>
+constexpr bool combines_across_processes() {
+  static_assert(requires(M& m, processes& group) { m.reduce(group); },
+                "kiln::metrics<Ms...>: in a data-parallel fit each process validates a share of the data, "
+                "and a metric (named in the 'with M = ...' note below) has no `void reduce(kiln::processes&)` "
+                "to combine the shares' states; write one (kiln/core/processes.hpp says how), or leave the "
+                "metric out of the distributed pipeline.");
   return true;  // the assertion above is the one error shown
 }
 
@@ -129,6 +144,12 @@ struct metrics {
   /// Writes "<prefix><name>" for each metric ("<prefix><name>[i,j]" for each value of a table).
   void compute(std::string_view prefix, metric_values& out) const {
     std::apply([&](const auto&... m) { (detail::report(m, prefix, out), ...); }, items);
+  }
+  /// Each metric's state becomes that of all the processes' data, in every process (a
+  /// data-parallel fit calls it after each validation; kiln/core/processes.hpp).
+  void reduce(processes& group) {
+    static_assert((detail::combines_across_processes<Ms>() && ...));
+    std::apply([&](auto&... m) { (m.reduce(group), ...); }, items);
   }
   /// True when this pipeline reports a single value called `name` (without prefix).
   static constexpr bool has([[maybe_unused]] std::string_view name) {

@@ -35,6 +35,7 @@
 #pragma once
 
 #include <kiln/detail/linkage.hpp>
+#include <kiln/core/processes.hpp>
 #include <kiln/metrics/inputs.hpp>
 #include <kiln/detail/name_chars.hpp>
 
@@ -115,6 +116,12 @@ class query_metric {
       sum_.add_(average_precisions(output, target, cut).sum());
     }
     queries_ += output.size(0);
+  }
+
+  /// The sums of all the processes (kiln/core/processes.hpp).
+  void reduce(processes& group) {
+    group.sum_into(sum_);
+    queries_ = group.sum(queries_);
   }
 
   [[nodiscard]] double compute() const {

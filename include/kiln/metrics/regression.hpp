@@ -26,6 +26,7 @@
 #pragma once
 
 #include <kiln/detail/linkage.hpp>
+#include <kiln/core/processes.hpp>
 #include <kiln/metrics/inputs.hpp>
 
 #include <torch/types.h>
@@ -35,6 +36,7 @@
 #include <limits>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace kiln {
 namespace detail {
@@ -81,6 +83,46 @@ class regression_metric {
     }
     if constexpr (S == regression_score::r2) add_target(actual);
     samples_ += actual.size(0);
+  }
+
+  /// The sums of all the processes (kiln/core/processes.hpp). r2 keeps its target sums about a
+  /// shift of each process's own (its first batch's mean); each process's sums are moved to the
+  /// first process's shift s before they are added: with d = s_r − s,
+  /// Σ(y − s) = Σ(y − s_r) + n_r·d and Σ(y − s)² = Σ(y − s_r)² + 2d·Σ(y − s_r) + n_r·d².
+  void reduce(processes& group) {
+    const auto counts = group.all_gather(torch::tensor(samples_, torch::kLong));
+    const auto errors = group.all_gather(error_sum_);
+    std::vector<torch::Tensor> shifts, sums, squares, lows, highs;
+    if constexpr (S == regression_score::r2) {
+      shifts = group.all_gather(shift_);
+      sums = group.all_gather(target_sum_);
+      squares = group.all_gather(target_square_sum_);
+      lows = group.all_gather(low_);
+      highs = group.all_gather(high_);
+    }
+    std::int64_t total = 0;
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+      const auto n = counts[r].item<std::int64_t>();
+      if (n == 0) continue;
+      const auto errors_r = errors[r].to(device_);
+      if (total == 0) {
+        start(errors_r.size(0));
+        if constexpr (S == regression_score::r2) shift_ = shifts[r].to(device_);
+      } else if (errors_r.size(0) != error_sum_.size(0)) {
+        metric_error(name, "one process saw ", error_sum_.size(0), " outputs per sample, another ", errors_r.size(0));
+      }
+      error_sum_.add_(errors_r);
+      if constexpr (S == regression_score::r2) {
+        const auto d = shifts[r].to(device_) - shift_;
+        const auto sum_r = sums[r].to(device_);
+        target_sum_.add_(sum_r + d * static_cast<double>(n));
+        target_square_sum_.add_(squares[r].to(device_) + 2 * d * sum_r + d.square() * static_cast<double>(n));
+        low_ = torch::minimum(low_, lows[r].to(device_));
+        high_ = torch::maximum(high_, highs[r].to(device_));
+      }
+      total += n;
+    }
+    samples_ = total;
   }
 
   [[nodiscard]] double compute() const {
