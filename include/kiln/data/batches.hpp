@@ -14,8 +14,13 @@
 //   kiln::data::tensor_batches train{x, y, {.batch_size = 64, .shuffle = true, .seed = 1}};
 //   kiln::data::tensor_batches on_gpu{x.cuda(), y.cuda(), {.batch_size = 64}};
 //   for (const auto& batch : train) { batch.data; batch.target; }
+//
+// In a data-parallel fit the trainer shards it (shard(): this process's share, as PyTorch's
+// DistributedSampler gives it, kiln/data/distributed_sampler.hpp); its passes then draw their
+// order as that sampler does, from seed + pass.
 #pragma once
 
+#include <kiln/data/distributed_sampler.hpp>
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/linkage.hpp>
 
@@ -27,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 #include <stdexcept>
 
 namespace kiln::data {
@@ -76,9 +82,21 @@ class tensor_batches {
   void set_epoch(std::int64_t pass) noexcept { pass_ = pass; }
   iterator end() const { return {this, size()}; }
 
+  /// From the next pass on, only process `rank`'s share of the samples among `world_size`
+  /// processes (kiln/data/distributed_sampler.hpp), its order drawn from seed + pass when
+  /// shuffling. The trainer calls it in a data-parallel fit.
+  void shard(std::int64_t rank, std::int64_t world_size, shard_tail tail) {
+    detail::check_option(world_size >= 1, "kiln::data::tensor_batches::shard", "world_size", "at least 1", world_size);
+    detail::check_option(rank >= 0 && rank < world_size, "kiln::data::tensor_batches::shard", "rank",
+                         "from 0 to world_size - 1", rank);
+    shard_ = sharding{rank, world_size, tail};
+  }
+  [[nodiscard]] bool sharded() const noexcept { return shard_.has_value(); }
+
   /// Batches per pass.
   [[nodiscard]] std::int64_t size() const noexcept {
-    const auto n = samples(), b = options_.batch_size;
+    const auto n = shard_ ? shard_size(samples(), shard_->world_size, shard_->rank, shard_->tail) : samples();
+    const auto b = options_.batch_size;
     return options_.drop_last ? n / b : (n + b - 1) / b;
   }
   [[nodiscard]] std::int64_t samples() const noexcept { return inputs_.size(0); }
@@ -86,8 +104,8 @@ class tensor_batches {
  private:
   [[nodiscard]] torch::data::Example<> batch(std::int64_t index) const {
     const std::int64_t start = index * options_.batch_size;
-    const std::int64_t length = std::min(options_.batch_size, samples() - start);
-    if (!options_.shuffle) return {inputs_.narrow(0, start, length), targets_.narrow(0, start, length)};
+    const std::int64_t length = std::min(options_.batch_size, (shard_ ? order_.size(0) : samples()) - start);
+    if (!options_.shuffle && !shard_) return {inputs_.narrow(0, start, length), targets_.narrow(0, start, length)};
     const auto rows = order_.narrow(0, start, length);
     if (options_.pin_memory) return {gather_pinned(inputs_, rows), gather_pinned(targets_, rows)};
     return {inputs_.index_select(0, rows), targets_.index_select(0, rows)};
@@ -105,6 +123,11 @@ class tensor_batches {
   at::Generator generator_;
   std::int64_t pass_ = 0;
   torch::Tensor order_;
+  struct sharding {
+    std::int64_t rank, world_size;
+    shard_tail tail;
+  };
+  std::optional<sharding> shard_;
 };
 
 }  // namespace kiln::data
@@ -132,7 +155,11 @@ KILN_DECL tensor_batches::tensor_batches(torch::Tensor inputs, torch::Tensor tar
 }
 
 KILN_DECL tensor_batches::iterator tensor_batches::begin() {
-  if (options_.shuffle) {
+  if (shard_) {
+    order_ = shard_indices(samples(), shard_->world_size, shard_->rank, pass_,
+                           {.shuffle = options_.shuffle, .seed = options_.seed, .tail = shard_->tail});
+    if (inputs_.device() != order_.device()) order_ = order_.to(inputs_.device());
+  } else if (options_.shuffle) {
     generator_.set_current_seed(options_.seed + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(pass_));
     order_ = torch::randperm(samples(), generator_, torch::TensorOptions().dtype(torch::kLong));
     if (inputs_.device() != order_.device()) order_ = order_.to(inputs_.device());
