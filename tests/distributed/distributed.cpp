@@ -8,11 +8,14 @@
 #include <kiln/callbacks/csv_logger.hpp>
 #include <kiln/callbacks/early_stopping.hpp>
 #include <kiln/callbacks/model_checkpoint.hpp>
+#include <kiln/distributed/data_parallel.hpp>
 #include <kiln/distributed/distributed.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -86,10 +89,16 @@ struct hook_log {
   void on_epoch_end(kiln::context&) { log->push_back("on_epoch_end"); }
 };
 
+// The data of this process: marked as its share already (a share of one), so that the trainer,
+// which shards unsharded tensor_batches among the world's processes, leaves it whole.
 struct data {
   kiln::test::toy_data train = kiln::test::make_toy(56, 1), val = kiln::test::make_toy(24, 2);
   kiln::data::tensor_batches train_batches{train.x, train.y, {.batch_size = 8}};  // 7 batches
   kiln::data::tensor_batches val_batches{val.x, val.y, {.batch_size = 8}};
+  data() {
+    train_batches.shard(0, 1, kiln::data::shard_tail::pad);
+    val_batches.shard(0, 1, kiln::data::shard_tail::uneven);
+  }
 };
 
 fs::path fresh_dir(const std::string& name) { return kiln::test::fresh_dir("distributed", name); }
@@ -187,4 +196,64 @@ TEST_CASE("a trainer offers its metrics, with their options, to whoever scores p
   // with beta = 1, the default, it would be 5/9.
   CHECK(values.at("oof/fbeta_macro") == doctest::Approx(14.0 / 27.0).epsilon(1e-12));
   CHECK(values.at("oof/accuracy") == doctest::Approx(0.75));
+}
+
+TEST_CASE("in a world of several processes the trainer shards tensor_batches: training padded, validation not") {
+  const auto train = kiln::test::make_toy(57, 1), val = kiln::test::make_toy(25, 2);
+  kiln::data::tensor_batches train_batches{train.x, train.y, {.batch_size = 8, .shuffle = true, .seed = 4}};
+  kiln::data::tensor_batches val_batches{val.x, val.y, {.batch_size = 8}};
+  calls log;
+  kiln::trainer t{kiln::backbone<kiln::test::Mlp>{}, stand_in{.rank = 1, .world_size = 2, .log = &log},
+                  kiln::callbacks{hook_log{&log}}};
+  t.fit(train_batches, val_batches, {.epochs = 1});
+  REQUIRE(train_batches.sharded());
+  REQUIRE(val_batches.sharded());
+  CHECK(train_batches.size() == 4);  // 29 of 57 (padded), in batches of 8
+  CHECK(std::count(log.begin(), log.end(), "on_batch_end") == 4);
+  std::int64_t seen = 0;
+  for (const auto& batch : val_batches) seen += batch.target.size(0);
+  CHECK(seen == 12);  // rank 1 of 2: 25 samples, unpadded
+  // The same share as the sampler's, for pass 0.
+  train_batches.set_epoch(0);
+  std::vector<std::int64_t> rows;
+  for (const auto& batch : train_batches) {
+    for (std::int64_t i = 0; i < batch.target.size(0); ++i) rows.push_back(batch.target[i].item<std::int64_t>());
+  }
+  const auto expected = kiln::data::shard_indices(57, 2, 1, 0, {.shuffle = true, .seed = 4});
+  std::vector<std::int64_t> expected_labels;
+  for (std::int64_t i = 0; i < expected.size(0); ++i) expected_labels.push_back(train.y[expected[i].item<std::int64_t>()].item<std::int64_t>());
+  CHECK(rows == expected_labels);
+}
+
+TEST_CASE("kiln::data_parallel alone is one process; a torchrun environment that is incomplete is refused") {
+  const auto data = kiln::test::make_toy(16, 1);
+  kiln::data::tensor_batches batches{data.x, data.y, {.batch_size = 8}};
+  ::unsetenv("RANK");
+  kiln::trainer alone{kiln::backbone<kiln::test::Mlp>{}, kiln::data_parallel<kiln::gloo>{}};
+  CHECK(alone.state().world_size == 1);
+  CHECK(alone.state().rank == 0);
+  alone.fit(batches, {.epochs = 1});  // nothing to communicate
+  CHECK_FALSE(batches.sharded());
+
+  struct environment {
+    std::vector<std::pair<const char*, const char*>> set;
+    std::string message;
+  };
+  const std::vector<environment> cases{
+      {{{"RANK", "0"}}, "RANK is set but WORLD_SIZE is not; run the program under torchrun"},
+      {{{"RANK", "0"}, {"WORLD_SIZE", "two"}}, "WORLD_SIZE=two is not an integer from 1 to"},
+      {{{"RANK", "2"}, {"WORLD_SIZE", "2"}}, "RANK=2 is not an integer from 0 to 1"},
+      {{{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "0"}}, "RANK is set but MASTER_ADDR is not"},
+      {{{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "0"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "0x1"}},
+       "MASTER_PORT=0x1 is not an integer from 1 to 65535"}};
+  for (const auto& c : cases) {
+    CAPTURE(c.message);
+    for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(name);
+    for (const auto& [name, value] : c.set) ::setenv(name, value, 1);
+    CHECK_THROWS_WITH_AS(kiln::trainer(kiln::backbone<kiln::test::Mlp>{}, kiln::data_parallel<kiln::gloo>{}),
+                         doctest::Contains(c.message.c_str()), kiln::distributed_error);
+  }
+  for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(name);
+  CHECK_THROWS_WITH_AS(kiln::data_parallel<kiln::gloo>{.bucket_mb = 0}.validate(),
+                       "kiln::data_parallel: bucket_mb must be a finite number > 0, got 0", std::invalid_argument);
 }

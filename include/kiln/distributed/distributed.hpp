@@ -31,6 +31,14 @@
 //   template <class Metrics> void reduce_metrics(Metrics& metrics);
 //       at the end of each validation pass, before the metrics compute their values: the
 //       pipeline's kiln::metrics<...>, whose states become those of all the processes' data
+//   void barrier();                     (optional)
+//       after each epoch's checkpoint hooks and after the fit's end hooks, where rank 0 may have
+//       written files that the others will read: every process waits for all of them
+//
+// The policies:
+//   kiln::single_process          (the default, below)
+//   kiln::data_parallel<Backend>  (kiln/distributed/data_parallel.hpp: c10d, Gloo or NCCL, under
+//                                 torchrun)
 //
 //   kiln::trainer t{kiln::backbone<Net>{}, kiln::single_process{}};   // the same as leaving it out
 #pragma once

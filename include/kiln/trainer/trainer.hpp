@@ -67,6 +67,7 @@
 #include <kiln/detail/check.hpp>
 #include <kiln/detail/forward.hpp>
 #include <kiln/detail/linkage.hpp>
+#include <kiln/data/distributed_sampler.hpp>
 #include <kiln/distributed/distributed.hpp>
 #include <kiln/execution/execution.hpp>
 #include <kiln/loop/accumulate.hpp>
@@ -248,6 +249,10 @@ class trainer {
 
   static_assert(detail::execution_allows<execution_policy, optimizer_type, scheduler_policy, accumulation,
                                          precision_type::scales_loss, callbacks_policy>());
+
+  static_assert(!captures_step || std::is_same_v<distributed_policy, single_process>,
+                "kiln::cuda_graph: a data-parallel step averages gradients through collectives that a CUDA "
+                "graph cannot capture; use kiln::eager (the default) with kiln::data_parallel.");
 
   static_assert(!DeclaresDepth<backbone_module> ||
                     frozen_children <= detail::depth_or_zero<backbone_module>(),
@@ -487,6 +492,7 @@ class trainer {
     const std::string where =
         resuming ? "kiln::trainer::fit: resuming from '" + options.resume_from.string() + "'" : std::string{};
     if (resuming) callback_states = restore_(*this, options.resume_from, where);
+    if (ctx_.world_size > 1) shard(train, val);  // before the schedule counts the batches
     loop::prepare_scheduler(*this, train, val != nullptr, options.epochs);
     ctx_.max_epochs = options.epochs;
     distributed_.begin_fit(*model_);  // every process starts from the same weights
@@ -512,9 +518,30 @@ class trainer {
       callbacks_.template run<hook::epoch_end>(ctx_);
       history_.push_back(ctx_.metrics);
       callbacks_.template run<hook::checkpoint>(ctx_);
+      after_files();
     }
     callbacks_.template run<hook::fit_end>(ctx_);
+    after_files();
     return history_;
+  }
+
+  // Each process's share of data that can be sharded (kiln::data::tensor_batches), unless the
+  // caller sharded it: training data padded so that every process has as many batches,
+  // validation data not, so that no sample counts twice. Other data is each process's share.
+  template <class Train, class Val>
+  [[gnu::cold]] void shard(Train& train, Val* val) {
+    if constexpr (requires { train.shard(ctx_.rank, ctx_.world_size, data::shard_tail::pad); }) {
+      if (!train.sharded()) train.shard(ctx_.rank, ctx_.world_size, data::shard_tail::pad);
+    }
+    if constexpr (requires { val->shard(ctx_.rank, ctx_.world_size, data::shard_tail::uneven); }) {
+      if (val != nullptr && !val->sharded()) val->shard(ctx_.rank, ctx_.world_size, data::shard_tail::uneven);
+    }
+  }
+
+  // Where rank 0 may have written files that every process may read next (a checkpoint): the
+  // processes wait for each other, if the distributed policy has a barrier.
+  void after_files() {
+    if constexpr (requires { distributed_.barrier(); }) distributed_.barrier();
   }
 
   static constexpr bool wants_batch_loss =
