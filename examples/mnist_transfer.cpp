@@ -24,8 +24,14 @@
 //   The effective configuration is printed, and saved beside every log. --print-search-space
 //   prints what a study may tune (the optimizer's learning rate and weight decay, the backbone's
 //   learning-rate ratio, the scheduler's gamma, the batch size) for tools/kiln_optuna.py.
+//
+// The same program trains data-parallel under torchrun (kiln::data_parallel): each process
+// trains on its share of the digits, gradients are averaged, and rank 0 prints, writes the
+// checkpoints and logs, and predicts the test digits:
+//   torchrun --standalone --nproc_per_node=2 --no_python -r 1 -t 1 ./mnist_transfer data/mnist out
 #include <kiln/config/config.hpp>
 #include <kiln/cv/splitters.hpp>
+#include <kiln/distributed/data_parallel.hpp>
 #include <kiln/kiln.hpp>
 #include <kiln/tune/search_space.hpp>
 #include <kiln/tune/trial_report.hpp>
@@ -58,8 +64,10 @@ struct SmallCnnImpl : torch::nn::Module {
 };
 TORCH_MODULE(SmallCnn);
 
-// Prints one line per epoch: a callback needs only the hooks it uses.
+// Prints one line per epoch: a callback needs only the hooks it uses. In a data-parallel run
+// the values are those of all the processes, and rank 0 prints them.
 struct epoch_report {
+  static constexpr bool rank_zero_only = true;
   const char* stage;
   void on_epoch_end(kiln::context& ctx) {
     std::printf("[%s] epoch %lld/%lld  train loss %.4f  val loss %.4f  val accuracy %.4f  val f1 macro %.4f  lr %.2e\n",
@@ -124,6 +132,7 @@ int main(int argc, char** argv) try {
                     kiln::random_affine{.degrees = {-10, 10}, .translate = {0.05, 0.05},
                                         .interpolation = kiln::interpolation::bilinear}},
       kiln::metrics<kiln::accuracy, kiln::f1<kiln::average::macro>>{},
+      kiln::data_parallel<kiln::gloo>{},  // one process alone; under torchrun, one of several
       kiln::callbacks{acme::throughput{}, epoch_report{"fine-tune 5-9"},
                       kiln::model_checkpoint{.directory = out_dir / "checkpoints", .monitor = "val/accuracy",
                                              .mode = kiln::mode::max, .keep_best = 1},
@@ -150,14 +159,16 @@ int main(int argc, char** argv) try {
 
     kiln::trainer pretrain{kiln::backbone<SmallCnn>{}, kiln::head{torch::nn::Linear(128, 5)},
                            kiln::adam{.lr = pretrain_lr}, kiln::metrics<kiln::accuracy, kiln::f1<kiln::average::macro>>{},
-                           kiln::callbacks{epoch_report{"pretrain 0-4"}}};
+                           kiln::data_parallel<kiln::gloo>{}, kiln::callbacks{epoch_report{"pretrain 0-4"}}};
     pretrain.fit(low_batches, low_val, {.epochs = pretrain_epochs});
-    kiln::save_weights(pretrain.backbone(), out_dir / "pretrained_backbone.pt");
+    if (pretrain.state().writes_files()) kiln::save_weights(pretrain.backbone(), out_dir / "pretrained_backbone.pt");
+    pretrain.distributed().barrier();  // the file is whole before any process reads it
   }
 
   // 2. Fine-tuning on digits 5–9.
   kiln::load_weights(finetune.backbone(), out_dir / "pretrained_backbone.pt");
   finetune.fit(batches, val, {.epochs = 5});
+  if (!finetune.state().writes_files()) return 0;  // rank 0 alone predicts the test digits
   std::printf("configuration of the fine-tuning run:\n%s\n", finetune.state().hyperparameters.c_str());
 
   // 3. The test digits 5–9, once, with the best epoch's weights; submission id = row in the test file.
