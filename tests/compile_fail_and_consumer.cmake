@@ -78,6 +78,7 @@ kiln_compile_fail(ensemble_mixed_kinds   "kiln::ensemble::predict: the members' 
 kiln_compile_fail(augment_mix_without_probabilities "kiln::augment: kiln::mixup and kiln::cutmix turn the targets into class probabilities")
 kiln_compile_fail(dense_tta_without_inverse "kiln::dense_tta: every variant needs an inverse")
 kiln_compile_fail(one_of_mixed_roles     "kiln::one_of: the alternatives play different roles")
+kiln_compile_fail(freeze_through_unknown_stage "kiln::models::freeze_through<M, \"stage\">: M has no stage of that name")
 kiln_compile_fail(metric_without_reduce  "kiln::metrics<Ms...>: in a data-parallel fit each process validates a share of the data")
 # Where LibTorch has NCCL, kiln::nccl compiles: the case is for the others (Debian's CPU build).
 get_target_property(_kiln_torch_definitions torch INTERFACE_COMPILE_DEFINITIONS)

@@ -1,7 +1,7 @@
 # Checks the floors of kiln's include tree, so that arrows between folders run one way:
 #   - kiln/detail/ is the ground: its headers include no other kiln folder;
 #   - kiln/core/ stands on it: its headers include only kiln/core/ and kiln/detail/;
-#   - the roles (augment, callbacks, data, distributed, execution, io, loop, loss, metrics, model, optim,
+#   - the roles (augment, callbacks, data, distributed, execution, io, loop, loss, metrics, model, models, optim,
 #     precision, schedule, config) stand on core/ and never include kiln/trainer/, which composes
 #     them, nor what builds on the trainer (kiln/cv/, kiln/ensemble/, kiln/tune/);
 #   - kiln/trainer/ never includes what builds on it.
@@ -13,7 +13,7 @@ endif()
 
 file(REAL_PATH "${INCLUDE_DIR}" INCLUDE_DIR)
 file(GLOB_RECURSE _headers RELATIVE ${INCLUDE_DIR}/kiln ${INCLUDE_DIR}/kiln/*.hpp)
-set(_roles augment callbacks config data distributed execution io loop loss metrics model optim precision schedule)
+set(_roles augment callbacks config data distributed execution io loop loss metrics model models optim precision schedule)
 set(_above_roles trainer cv ensemble tune)  # the trainer, and what drives trainers from outside
 set(_above_trainer cv ensemble tune)
 set(_problems)

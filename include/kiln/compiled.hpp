@@ -59,6 +59,7 @@
 #include <kiln/detail/hyperparameters.hpp>
 #include <kiln/detail/idx_header.hpp>
 #include <kiln/detail/seal.hpp>
+#include <kiln/detail/sha256.hpp>
 #include <kiln/detail/writable_directory.hpp>
 #include <kiln/ensemble/combiners.hpp>
 #include <kiln/io/archive.hpp>
@@ -69,6 +70,7 @@
 #include <kiln/metrics/classification.hpp>
 #include <kiln/metrics/inputs.hpp>
 #include <kiln/metrics/metrics.hpp>
+#include <kiln/models/pth.hpp>
 #include <kiln/metrics/ranking.hpp>
 #include <kiln/metrics/regression.hpp>
 #include <kiln/model/weights.hpp>
