@@ -9,10 +9,12 @@
 #include "../reference/reference.hpp"
 #include "../support.hpp"
 
+#include <kiln/models/mobilenet.hpp>
 #include <kiln/models/preprocessing.hpp>
 #include <kiln/models/pth.hpp>
 #include <kiln/models/resnet.hpp>
 #include <kiln/models/stages.hpp>
+#include <kiln/models/vgg.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -67,14 +69,15 @@ json run_references(const std::vector<reference_case>& cases, const fs::path& di
   return kiln::test::run_reference("torchvision_models.py", input);
 }
 
+// `linear`: the name of the classifier's Linear in torchvision's files.
 template <class Model>
-void check_model(const json& files, const std::string& arch) {
+void check_model(const json& files, const std::string& arch, const std::string& linear = "fc") {
   CAPTURE(arch);
   const fs::path weights = files.at("weights").get<std::string>();
   const auto expected = kiln::models::read_state_dict(files.at("expected").get<std::string>());
   const auto x = entry(expected, "input");
 
-  Model model{kiln::models::resnet_options{.classifier = true, .classes = classes}};
+  Model model{typename Model::options_type{.classifier = true, .classes = classes}};
   kiln::models::load_state_dict(*model, weights);
   model->eval();
   {
@@ -102,7 +105,7 @@ void check_model(const json& files, const std::string& arch) {
   const auto features = backbone->forward(x);
   CHECK(features.size(1) == Model::width);
   const auto state = kiln::models::read_state_dict(weights);
-  check_close(torch::nn::functional::linear(features, entry(state, "fc.weight"), entry(state, "fc.bias")),
+  check_close(torch::nn::functional::linear(features, entry(state, linear + ".weight"), entry(state, linear + ".bias")),
               entry(expected, "eval"), arch + ": backbone and classifier");
 }
 
@@ -118,6 +121,13 @@ TEST_CASE("kiln::models' ResNets load torchvision's files and compute torchvisio
   fs::remove_all(dir);
 }
 
+TEST_CASE("kiln::models' MobileNetV2 loads torchvision's file and computes torchvision's outputs (dropout included)") {
+  const auto dir = kiln::test::fresh_dir("models", "mobilenet");
+  const auto files = run_references({{"mobilenet_v2"}}, dir);
+  check_model<kiln::models::mobilenet_v2>(files[0], "mobilenet_v2", "classifier.1");
+  fs::remove_all(dir);
+}
+
 TEST_CASE("kiln::models' largest ResNets against torchvision (KILN_TEST_LARGE_MODELS)") {
   if (!large_models()) return;
   const auto dir = kiln::test::fresh_dir("models", "resnet_large");
@@ -130,6 +140,17 @@ TEST_CASE("kiln::models' largest ResNets against torchvision (KILN_TEST_LARGE_MO
   check_model<kiln::models::resnext101_64x4d>(files[3], "resnext101_64x4d");
   check_model<kiln::models::wide_resnet50_2>(files[4], "wide_resnet50_2");
   check_model<kiln::models::wide_resnet101_2>(files[5], "wide_resnet101_2");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("kiln::models' largest VGGs against torchvision (KILN_TEST_LARGE_MODELS)") {
+  if (!large_models()) return;
+  const auto dir = kiln::test::fresh_dir("models", "vgg");
+  const auto files = run_references({{"vgg11"}, {"vgg11_bn"}, {"vgg16"}, {"vgg16_bn"}}, dir);
+  check_model<kiln::models::vgg11>(files[0], "vgg11", "classifier.6");
+  check_model<kiln::models::vgg11_bn>(files[1], "vgg11_bn", "classifier.6");
+  check_model<kiln::models::vgg16>(files[2], "vgg16", "classifier.6");
+  check_model<kiln::models::vgg16_bn>(files[3], "vgg16_bn", "classifier.6");
   fs::remove_all(dir);
 }
 

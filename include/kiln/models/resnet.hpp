@@ -176,6 +176,7 @@ template <resnet_spec Spec>
 class resnet_variant : public torch::nn::ModuleHolder<ResNetImpl> {
  public:
   using Impl = ResNetImpl;
+  using options_type = resnet_options;
   static constexpr std::int64_t width = Spec.width();
   resnet_variant() : resnet_variant(resnet_options{}) {}
   explicit resnet_variant(const resnet_options& options)
