@@ -121,10 +121,13 @@ TEST_CASE("kiln::models' ResNets load torchvision's files and compute torchvisio
   fs::remove_all(dir);
 }
 
-TEST_CASE("kiln::models' MobileNetV2 loads torchvision's file and computes torchvision's outputs (dropout included)") {
+TEST_CASE("kiln::models' MobileNets load torchvision's files and compute torchvision's outputs (dropout included)") {
   const auto dir = kiln::test::fresh_dir("models", "mobilenet");
-  const auto files = run_references({{"mobilenet_v2"}}, dir);
+  const auto files = run_references({{"mobilenet_v2"}, {"mobilenet_v3_large"}, {"mobilenet_v3_small"}}, dir);
   check_model<kiln::models::mobilenet_v2>(files[0], "mobilenet_v2", "classifier.1");
+  // MobileNetV3: squeeze-and-excitation, hardswish, and a backbone that keeps the hidden Linear.
+  check_model<kiln::models::mobilenet_v3_large>(files[1], "mobilenet_v3_large", "classifier.3");
+  check_model<kiln::models::mobilenet_v3_small>(files[2], "mobilenet_v3_small", "classifier.3");
   fs::remove_all(dir);
 }
 
