@@ -9,6 +9,8 @@
 #include "../reference/reference.hpp"
 #include "../support.hpp"
 
+#include <kiln/models/convnext.hpp>
+#include <kiln/models/efficientnet.hpp>
 #include <kiln/models/mobilenet.hpp>
 #include <kiln/models/preprocessing.hpp>
 #include <kiln/models/pth.hpp>
@@ -143,6 +145,45 @@ TEST_CASE("kiln::models' largest ResNets against torchvision (KILN_TEST_LARGE_MO
   check_model<kiln::models::resnext101_64x4d>(files[3], "resnext101_64x4d");
   check_model<kiln::models::wide_resnet50_2>(files[4], "wide_resnet50_2");
   check_model<kiln::models::wide_resnet101_2>(files[5], "wide_resnet101_2");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("kiln::models' EfficientNet-B0 equals torchvision's, stochastic depth and dropout drawn alike") {
+  const auto dir = kiln::test::fresh_dir("models", "efficientnet");
+  const auto files = run_references({{"efficientnet_b0"}}, dir);
+  check_model<kiln::models::efficientnet_b0>(files[0], "efficientnet_b0", "classifier.1");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("kiln::models' largest EfficientNets against torchvision (KILN_TEST_LARGE_MODELS)") {
+  if (!large_models()) return;
+  const auto dir = kiln::test::fresh_dir("models", "efficientnet_large");
+  const auto files = run_references({{"efficientnet_b1"}, {"efficientnet_b2"}, {"efficientnet_b3"}, {"efficientnet_b4"},
+                                     {"efficientnet_b5"}, {"efficientnet_b6"}, {"efficientnet_b7"}},
+                                    dir);
+  check_model<kiln::models::efficientnet_b1>(files[0], "efficientnet_b1", "classifier.1");
+  check_model<kiln::models::efficientnet_b2>(files[1], "efficientnet_b2", "classifier.1");
+  check_model<kiln::models::efficientnet_b3>(files[2], "efficientnet_b3", "classifier.1");
+  check_model<kiln::models::efficientnet_b4>(files[3], "efficientnet_b4", "classifier.1");
+  check_model<kiln::models::efficientnet_b5>(files[4], "efficientnet_b5", "classifier.1");
+  check_model<kiln::models::efficientnet_b6>(files[5], "efficientnet_b6", "classifier.1");
+  check_model<kiln::models::efficientnet_b7>(files[6], "efficientnet_b7", "classifier.1");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("kiln::models' ConvNeXt-Tiny equals torchvision's, layer scale and stochastic depth included") {
+  const auto dir = kiln::test::fresh_dir("models", "convnext");
+  const auto files = run_references({{"convnext_tiny"}}, dir);
+  check_model<kiln::models::convnext_tiny>(files[0], "convnext_tiny", "classifier.2");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("kiln::models' largest ConvNeXts against torchvision (KILN_TEST_LARGE_MODELS)") {
+  if (!large_models()) return;
+  const auto dir = kiln::test::fresh_dir("models", "convnext_large");
+  const auto files = run_references({{"convnext_small"}, {"convnext_base"}}, dir);
+  check_model<kiln::models::convnext_small>(files[0], "convnext_small", "classifier.2");
+  check_model<kiln::models::convnext_base>(files[1], "convnext_base", "classifier.2");
   fs::remove_all(dir);
 }
 

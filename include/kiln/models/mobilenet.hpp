@@ -156,13 +156,8 @@ constexpr std::int64_t make_divisible(double v, std::int64_t divisor) {
 
 namespace detail {
 
-// BatchNorm as MobileNetV3 makes it: eps 0.001, momentum 0.01.
-inline torch::nn::BatchNorm2d batch_norm_v3(std::int64_t channels) {
-  return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(0.001).momentum(0.01));
-}
-
-// The activations MobileNetV3 uses, as modules: hardswish, hardsigmoid, ReLU.
-enum class activation { none, relu, hardswish, hardsigmoid };
+// The activations MobileNetV3 and EfficientNet use, as modules.
+enum class activation { none, relu, hardswish, hardsigmoid, silu };
 class ActivationImpl : public torch::nn::Module {
  public:
   explicit ActivationImpl(activation kind = activation::relu) : kind_(kind) {}
@@ -171,6 +166,7 @@ class ActivationImpl : public torch::nn::Module {
       case activation::relu: return torch::relu(x);
       case activation::hardswish: return torch::hardswish(x);
       case activation::hardsigmoid: return torch::hardsigmoid(x);
+      case activation::silu: return torch::silu(x);
       case activation::none: break;
     }
     return x;
@@ -181,14 +177,15 @@ class ActivationImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Activation);
 
-// Conv2dNormActivation of MobileNetV3: conv ("0"), BatchNorm ("1"), the activation ("2") if any.
+// torchvision's Conv2dNormActivation: conv ("0"), BatchNorm ("1"), the activation ("2") if any;
+// BatchNorm as MobileNetV3 makes it (eps 0.001, momentum 0.01) unless told otherwise.
 class ConvBnActImpl : public torch::nn::SequentialImpl {
  public:
   ConvBnActImpl(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride, std::int64_t groups,
-                activation act) {
+                activation act, double eps = 0.001, double momentum = 0.01) {
     push_back(torch::nn::Conv2d(
         torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding((kernel - 1) / 2).groups(groups).bias(false)));
-    push_back(batch_norm_v3(out));
+    push_back(torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(eps).momentum(momentum)));
     if (act != activation::none) push_back(Activation(act));
   }
   torch::Tensor forward(const torch::Tensor& x) { return SequentialImpl::forward(x); }
