@@ -14,6 +14,8 @@
 // truncated normal (std 0.02, within ±2), biases 0, as torchvision.
 #pragma once
 
+#include <kiln/models/layers.hpp>
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/container/sequential.h>
@@ -84,14 +86,6 @@ class PermuteImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Permute);
 
-// A Sequential that can sit inside another.
-class NestedImpl : public torch::nn::SequentialImpl {
- public:
-  using SequentialImpl::SequentialImpl;
-  torch::Tensor forward(const torch::Tensor& x) { return SequentialImpl::forward(x); }
-};
-TORCH_MODULE(Nested);
-
 // torchvision's CNBlock: `block`, `layer_scale`, stochastic depth by rows.
 class CNBlockImpl : public torch::nn::Module {
  public:
@@ -104,14 +98,7 @@ class CNBlockImpl : public torch::nn::Module {
     layer_scale_ = register_parameter("layer_scale", torch::full({dim, 1, 1}, 1e-6));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    auto y = layer_scale_ * block_->forward(x);
-    if (is_training() && drop_ > 0.0) {  // torchvision's stochastic_depth(mode="row")
-      const double survival = 1.0 - drop_;
-      auto noise = torch::empty({y.size(0), 1, 1, 1}, y.options()).bernoulli_(survival);
-      if (survival > 0.0) noise.div_(survival);
-      y = y * noise;
-    }
-    return y + x;
+    return drop_rows(layer_scale_ * block_->forward(x), drop_, is_training()) + x;
   }
 
  private:
@@ -178,19 +165,9 @@ class ConvNeXtImpl : public torch::nn::Module {
   bool has_classifier_ = false;
 };
 
-/// A named ConvNeXt: default-constructed, the backbone; with options, the model.
+/// The named ConvNeXts (kiln/models/layers.hpp: default-constructed, the backbone).
 template <convnext_spec Spec>
-class convnext_variant : public torch::nn::ModuleHolder<ConvNeXtImpl> {
- public:
-  using Impl = ConvNeXtImpl;
-  using options_type = convnext_options;
-  static constexpr std::int64_t width = Spec.width();
-  convnext_variant() : convnext_variant(convnext_options{}) {}
-  explicit convnext_variant(const convnext_options& options)
-      : torch::nn::ModuleHolder<ConvNeXtImpl>(std::make_shared<ConvNeXtImpl>(Spec, options)) {}
-  convnext_variant(std::nullptr_t) : torch::nn::ModuleHolder<ConvNeXtImpl>(nullptr) {}
-  convnext_variant(std::shared_ptr<ConvNeXtImpl> impl) : torch::nn::ModuleHolder<ConvNeXtImpl>(std::move(impl)) {}
-};
+using convnext_variant = architecture<ConvNeXtImpl, convnext_options, Spec>;
 
 using convnext_tiny = convnext_variant<convnext_spec{96, 9, 0.1}>;
 using convnext_small = convnext_variant<convnext_spec{96, 27, 0.4}>;

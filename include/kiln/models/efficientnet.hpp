@@ -86,14 +86,7 @@ class MBConvImpl : public torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto y = block_->forward(x);
-    if (!shortcut_) return y;
-    if (is_training() && drop_ > 0.0) {  // torchvision's stochastic_depth(mode="row")
-      const double survival = 1.0 - drop_;
-      auto noise = torch::empty({y.size(0), 1, 1, 1}, y.options()).bernoulli_(survival);
-      if (survival > 0.0) noise.div_(survival);
-      y = y * noise;
-    }
-    return y + x;
+    return shortcut_ ? drop_rows(y, drop_, is_training()) + x : y;
   }
 
  private:
@@ -102,14 +95,6 @@ class MBConvImpl : public torch::nn::Module {
   torch::nn::Sequential block_{nullptr};
 };
 TORCH_MODULE(MBConv);
-
-// A Sequential that can sit inside another (a stage of blocks).
-class StageImpl : public torch::nn::SequentialImpl {
- public:
-  using SequentialImpl::SequentialImpl;
-  torch::Tensor forward(const torch::Tensor& x) { return SequentialImpl::forward(x); }
-};
-TORCH_MODULE(Stage);
 
 }  // namespace detail
 
@@ -133,7 +118,7 @@ class EfficientNetImpl : public torch::nn::Module {
     features->push_back(detail::ConvBnAct(3, spec.channels(32), 3, 2, 1, detail::activation::silu, eps, momentum));
     std::int64_t block_id = 0;
     for (const auto& [expand, kernel, stride, in, out, n] : table) {
-      detail::Stage stage;
+      detail::Nested stage;
       for (std::int64_t b = 0; b < blocks_of(n); ++b) {
         const double drop = 0.2 * static_cast<double>(block_id++) / static_cast<double>(total);
         stage->push_back(detail::MBConv(b == 0 ? spec.channels(in) : spec.channels(out), spec.channels(out), expand, kernel,
@@ -148,19 +133,10 @@ class EfficientNetImpl : public torch::nn::Module {
           "classifier", torch::nn::Sequential(torch::nn::Dropout(options.dropout >= 0 ? options.dropout : spec.dropout),
                                               torch::nn::Linear(width_, options.classes)));
     }
-    for (auto& m : modules(/*include_self=*/false)) {  // torchvision's initialisation
-      if (auto* c = m->as<torch::nn::Conv2d>()) {
-        torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut);
-        if (c->bias.defined()) torch::nn::init::zeros_(c->bias);
-      } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
-        torch::nn::init::ones_(bn->weight);
-        torch::nn::init::zeros_(bn->bias);
-      } else if (auto* fc = m->as<torch::nn::Linear>()) {
-        const double range = 1.0 / std::sqrt(static_cast<double>(fc->options.out_features()));
-        torch::nn::init::uniform_(fc->weight, -range, range);
-        torch::nn::init::zeros_(fc->bias);
-      }
-    }
+    detail::initialise(*this, torch::kLeakyReLU, [](torch::Tensor& w, std::int64_t outputs) {
+      const double range = 1.0 / std::sqrt(static_cast<double>(outputs));
+      torch::nn::init::uniform_(w, -range, range);
+    });
   }
 
   /// Pooled features [N, width()], or logits with the classifier.
@@ -176,19 +152,9 @@ class EfficientNetImpl : public torch::nn::Module {
   torch::nn::Sequential features_{nullptr}, classifier_{nullptr};
 };
 
-/// A named EfficientNet: default-constructed, the backbone; with options, the model.
+/// The named EfficientNets (kiln/models/layers.hpp: default-constructed, the backbone).
 template <efficientnet_spec Spec>
-class efficientnet_variant : public torch::nn::ModuleHolder<EfficientNetImpl> {
- public:
-  using Impl = EfficientNetImpl;
-  using options_type = efficientnet_options;
-  static constexpr std::int64_t width = Spec.width();
-  efficientnet_variant() : efficientnet_variant(efficientnet_options{}) {}
-  explicit efficientnet_variant(const efficientnet_options& options)
-      : torch::nn::ModuleHolder<EfficientNetImpl>(std::make_shared<EfficientNetImpl>(Spec, options)) {}
-  efficientnet_variant(std::nullptr_t) : torch::nn::ModuleHolder<EfficientNetImpl>(nullptr) {}
-  efficientnet_variant(std::shared_ptr<EfficientNetImpl> impl) : torch::nn::ModuleHolder<EfficientNetImpl>(std::move(impl)) {}
-};
+using efficientnet_variant = architecture<EfficientNetImpl, efficientnet_options, Spec>;
 
 using efficientnet_b0 = efficientnet_variant<efficientnet_spec{1.0, 1.0, 0.2, false}>;
 using efficientnet_b1 = efficientnet_variant<efficientnet_spec{1.0, 1.1, 0.2, false}>;

@@ -21,6 +21,8 @@
 // ImageNet preprocessing for the published weights: kiln/models/preprocessing.hpp.
 #pragma once
 
+#include <kiln/models/layers.hpp>
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -138,14 +140,7 @@ class ResNetImpl : public torch::nn::Module {
     }
     avgpool_ = register_module("avgpool", torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions({1, 1})));
     if (options.classifier) fc_ = register_module("fc", torch::nn::Linear(width_, options.classes));
-    for (auto& m : modules(/*include_self=*/false)) {  // torchvision's initialisation
-      if (auto* c = m->as<torch::nn::Conv2d>()) {
-        torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-      } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
-        torch::nn::init::ones_(bn->weight);
-        torch::nn::init::zeros_(bn->bias);
-      }
-    }
+    detail::initialise(*this, torch::kReLU, nullptr);  // torchvision's; the classifier keeps LibTorch's default
   }
 
   /// Pooled features [N, width()], or logits [N, classes] with the classifier.
@@ -171,19 +166,9 @@ class ResNetImpl : public torch::nn::Module {
   torch::nn::Linear fc_{nullptr};
 };
 
-/// A named ResNet: default-constructed, the backbone (no classifier); with options, the model.
+/// The named ResNets (kiln/models/layers.hpp: default-constructed, the backbone).
 template <resnet_spec Spec>
-class resnet_variant : public torch::nn::ModuleHolder<ResNetImpl> {
- public:
-  using Impl = ResNetImpl;
-  using options_type = resnet_options;
-  static constexpr std::int64_t width = Spec.width();
-  resnet_variant() : resnet_variant(resnet_options{}) {}
-  explicit resnet_variant(const resnet_options& options)
-      : torch::nn::ModuleHolder<ResNetImpl>(std::make_shared<ResNetImpl>(Spec, options)) {}
-  resnet_variant(std::nullptr_t) : torch::nn::ModuleHolder<ResNetImpl>(nullptr) {}
-  resnet_variant(std::shared_ptr<ResNetImpl> impl) : torch::nn::ModuleHolder<ResNetImpl>(std::move(impl)) {}
-};
+using resnet_variant = architecture<ResNetImpl, resnet_options, Spec>;
 
 using resnet18 = resnet_variant<resnet_spec{.bottleneck = false, .blocks = {2, 2, 2, 2}}>;
 using resnet34 = resnet_variant<resnet_spec{.bottleneck = false, .blocks = {3, 4, 6, 3}}>;

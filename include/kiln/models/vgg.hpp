@@ -11,6 +11,8 @@
 // BatchNorm 1 and 0, Linear normal(0, 0.01), biases 0.
 #pragma once
 
+#include <kiln/models/layers.hpp>
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -40,6 +42,7 @@ struct vgg_options {
 struct vgg_spec {
   bool deep = false;        ///< VGG-16 (configuration D) rather than VGG-11 (A)
   bool batch_norm = false;  ///< BatchNorm after each convolution
+  [[nodiscard]] constexpr std::int64_t width() const { return 4096; }
 };
 
 class VGGImpl : public torch::nn::Module {
@@ -72,18 +75,7 @@ class VGGImpl : public torch::nn::Module {
                                      torch::nn::ReLU(torch::nn::ReLUOptions(true)), torch::nn::Dropout(options.dropout));
     if (options.classifier) classifier->push_back(torch::nn::Linear(4096, options.classes));
     classifier_ = register_module("classifier", classifier);
-    for (auto& m : modules(/*include_self=*/false)) {  // torchvision's initialisation
-      if (auto* c = m->as<torch::nn::Conv2d>()) {
-        torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-        torch::nn::init::zeros_(c->bias);
-      } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
-        torch::nn::init::ones_(bn->weight);
-        torch::nn::init::zeros_(bn->bias);
-      } else if (auto* fc = m->as<torch::nn::Linear>()) {
-        torch::nn::init::normal_(fc->weight, 0.0, 0.01);
-        torch::nn::init::zeros_(fc->bias);
-      }
-    }
+    detail::initialise(*this, torch::kReLU, [](torch::Tensor& w, std::int64_t) { torch::nn::init::normal_(w, 0.0, 0.01); });
     has_classifier_ = options.classifier;
   }
 
@@ -100,19 +92,9 @@ class VGGImpl : public torch::nn::Module {
   bool has_classifier_ = false;
 };
 
-/// A named VGG: default-constructed, the backbone; with options, the model.
+/// The named VGGs (kiln/models/layers.hpp: default-constructed, the backbone).
 template <vgg_spec Spec>
-class vgg_variant : public torch::nn::ModuleHolder<VGGImpl> {
- public:
-  using Impl = VGGImpl;
-  using options_type = vgg_options;
-  static constexpr std::int64_t width = 4096;
-  vgg_variant() : vgg_variant(vgg_options{}) {}
-  explicit vgg_variant(const vgg_options& options)
-      : torch::nn::ModuleHolder<VGGImpl>(std::make_shared<VGGImpl>(Spec, options)) {}
-  vgg_variant(std::nullptr_t) : torch::nn::ModuleHolder<VGGImpl>(nullptr) {}
-  vgg_variant(std::shared_ptr<VGGImpl> impl) : torch::nn::ModuleHolder<VGGImpl>(std::move(impl)) {}
-};
+using vgg_variant = architecture<VGGImpl, vgg_options, Spec>;
 
 using vgg11 = vgg_variant<vgg_spec{.deep = false, .batch_norm = false}>;
 using vgg11_bn = vgg_variant<vgg_spec{.deep = false, .batch_norm = true}>;
