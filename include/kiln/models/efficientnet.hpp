@@ -13,7 +13,7 @@
 // [N, width]; with `.classifier = true` the whole model. Top-level children: features (and classifier).
 #pragma once
 
-#include <kiln/models/mobilenet.hpp>  // make_divisible, ConvBnAct, Activation, mobilenet_options
+#include <kiln/models/mobilenet.hpp>  // make_divisible, ConvBnAct, SqueezeExcitation, activations
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
@@ -53,22 +53,6 @@ struct efficientnet_spec {
 
 namespace detail {
 
-// torchvision's SqueezeExcitation with SiLU and a sigmoid scale: avgpool, fc1, fc2.
-class SqueezeExcitationSiLUImpl : public torch::nn::Module {
- public:
-  SqueezeExcitationSiLUImpl(std::int64_t channels, std::int64_t squeezed) {
-    fc1_ = register_module("fc1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, squeezed, 1)));
-    fc2_ = register_module("fc2", torch::nn::Conv2d(torch::nn::Conv2dOptions(squeezed, channels, 1)));
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    return torch::sigmoid(fc2_(torch::silu(fc1_(torch::adaptive_avg_pool2d(x, {1, 1}))))) * x;
-  }
-
- private:
-  torch::nn::Conv2d fc1_{nullptr}, fc2_{nullptr};
-};
-TORCH_MODULE(SqueezeExcitationSiLU);
-
 // torchvision's MBConv: `block` (expansion, depthwise, squeeze-and-excitation, projection) and,
 // on the shortcut, stochastic depth by rows.
 class MBConvImpl : public torch::nn::Module {
@@ -80,7 +64,7 @@ class MBConvImpl : public torch::nn::Module {
     torch::nn::Sequential layers;
     if (expanded != in) layers->push_back(ConvBnAct(in, expanded, 1, 1, 1, activation::silu, eps, momentum));
     layers->push_back(ConvBnAct(expanded, expanded, kernel, stride, expanded, activation::silu, eps, momentum));
-    layers->push_back(SqueezeExcitationSiLU(expanded, std::max<std::int64_t>(1, in / 4)));
+    layers->push_back(SqueezeExcitation(expanded, std::max<std::int64_t>(1, in / 4), activation::silu, activation::sigmoid));
     layers->push_back(ConvBnAct(expanded, out, 1, 1, 1, activation::none, eps, momentum));
     block_ = register_module("block", layers);
   }

@@ -45,21 +45,25 @@ struct mobilenet_options {
 namespace detail {
 
 // The activations MobileNetV3 and EfficientNet use, as modules.
-enum class activation { none, relu, relu6, hardswish, hardsigmoid, silu };
+enum class activation { none, relu, relu6, hardswish, hardsigmoid, silu, sigmoid };
+
+inline torch::Tensor activate(activation kind, const torch::Tensor& x) {
+  switch (kind) {
+    case activation::relu: return torch::relu(x);
+    case activation::relu6: return torch::clamp(x, 0, 6);
+    case activation::hardswish: return torch::hardswish(x);
+    case activation::hardsigmoid: return torch::hardsigmoid(x);
+    case activation::silu: return torch::silu(x);
+    case activation::sigmoid: return torch::sigmoid(x);
+    case activation::none: break;
+  }
+  return x;
+}
+
 class ActivationImpl : public torch::nn::Module {
  public:
   explicit ActivationImpl(activation kind = activation::relu) : kind_(kind) {}
-  torch::Tensor forward(const torch::Tensor& x) {
-    switch (kind_) {
-      case activation::relu: return torch::relu(x);
-      case activation::relu6: return torch::clamp(x, 0, 6);
-      case activation::hardswish: return torch::hardswish(x);
-      case activation::hardsigmoid: return torch::hardsigmoid(x);
-      case activation::silu: return torch::silu(x);
-      case activation::none: break;
-    }
-    return x;
-  }
+  torch::Tensor forward(const torch::Tensor& x) { return activate(kind_, x); }
 
  private:
   activation kind_;
@@ -163,19 +167,23 @@ constexpr std::int64_t make_divisible(double v, std::int64_t divisor) {
 
 namespace detail {
 
-// torchvision's SqueezeExcitation with a hardsigmoid scale: avgpool, fc1, ReLU, fc2.
+// torchvision's SqueezeExcitation: avgpool, fc1, `inner`, fc2, `scale` (MobileNetV3: ReLU and
+// hardsigmoid; EfficientNet: SiLU and sigmoid).
 class SqueezeExcitationImpl : public torch::nn::Module {
  public:
-  SqueezeExcitationImpl(std::int64_t channels, std::int64_t squeezed) {
+  SqueezeExcitationImpl(std::int64_t channels, std::int64_t squeezed, activation inner = activation::relu,
+                        activation scale = activation::hardsigmoid)
+      : inner_(inner), scale_(scale) {
     fc1_ = register_module("fc1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, squeezed, 1)));
     fc2_ = register_module("fc2", torch::nn::Conv2d(torch::nn::Conv2dOptions(squeezed, channels, 1)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const auto scale = torch::adaptive_avg_pool2d(x, {1, 1});
-    return torch::hardsigmoid(fc2_(torch::relu(fc1_(scale)))) * x;
+    const auto pooled = torch::adaptive_avg_pool2d(x, {1, 1});
+    return activate(scale_, fc2_(activate(inner_, fc1_(pooled)))) * x;
   }
 
  private:
+  activation inner_, scale_;
   torch::nn::Conv2d fc1_{nullptr}, fc2_{nullptr};
 };
 TORCH_MODULE(SqueezeExcitation);
